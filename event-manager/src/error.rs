@@ -1,0 +1,128 @@
+//! The error type every fallible operation of the crate returns.
+
+use std::fmt;
+
+use vmm_sys_util::errno::Error as Errno;
+
+/// What went wrong in an operation of the [`EventManager`](crate::EventManager),
+/// an [`EventOps`](crate::EventOps) or a `RemoteEndpoint`.
+///
+/// ```
+/// use event_manager::{Error, EventManager, MutEventSubscriber, MAX_READY_EVENTS_CAPACITY};
+///
+/// let result = EventManager::<Box<dyn MutEventSubscriber>>::new_with_capacity(0);
+/// assert_eq!(result.err(), Some(Error::InvalidCapacity));
+/// # let _ = MAX_READY_EVENTS_CAPACITY;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request could not be queued because the `EventManager` behind the
+    /// endpoint has been dropped.
+    #[cfg(feature = "remote_endpoint")]
+    ChannelSend,
+    /// The `EventManager` was dropped before it answered the request.
+    #[cfg(feature = "remote_endpoint")]
+    ChannelRecv,
+    /// Creating, reading or writing the endpoint's wake-up eventfd failed.
+    #[cfg(feature = "remote_endpoint")]
+    EventFd(Errno),
+    /// An `epoll_create1`, `epoll_ctl` or `epoll_wait` call failed with this errno.
+    Epoll(Errno),
+    /// The fd is already in the interest list of this manager, added by the
+    /// same subscriber or by another one.
+    FdAlreadyRegistered,
+    /// The fd is not in the calling subscriber's interest list: it was never
+    /// added, was already removed, or belongs to another subscriber.
+    FdNotRegistered,
+    /// No live subscriber has this id: it was removed, or it comes from another manager.
+    InvalidId,
+    /// The ready-list capacity is 0 or above [`MAX_READY_EVENTS_CAPACITY`](crate::MAX_READY_EVENTS_CAPACITY).
+    InvalidCapacity,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            #[cfg(feature = "remote_endpoint")]
+            Error::ChannelSend => f.write_str("the event manager behind this endpoint is gone"),
+            #[cfg(feature = "remote_endpoint")]
+            Error::ChannelRecv => {
+                f.write_str("the event manager was dropped before answering the request")
+            }
+            #[cfg(feature = "remote_endpoint")]
+            Error::EventFd(_) => f.write_str("the endpoint's wake-up eventfd failed"),
+            Error::Epoll(_) => f.write_str("an epoll system call failed"),
+            Error::FdAlreadyRegistered => {
+                f.write_str("the fd is already registered with this event manager")
+            }
+            Error::FdNotRegistered => {
+                f.write_str("the fd is not registered by the calling subscriber")
+            }
+            Error::InvalidId => f.write_str("no live subscriber has this id"),
+            Error::InvalidCapacity => write!(
+                f,
+                "the ready-list capacity must be between 1 and {}",
+                crate::MAX_READY_EVENTS_CAPACITY
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Epoll(errno) => Some(errno),
+            #[cfg(feature = "remote_endpoint")]
+            Error::EventFd(errno) => Some(errno),
+            _ => None,
+        }
+    }
+}
+
+/// The crate's result type: `std::result::Result` with [`Error`].
+///
+/// ```
+/// fn ready() -> event_manager::Result<u32> {
+///     Ok(7)
+/// }
+/// assert_eq!(ready(), Ok(7));
+/// ```
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// Maps an `epoll_ctl` failure to the error a caller can act on.
+    pub(crate) fn from_epoll_ctl(err: std::io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(libc::EEXIST) => Error::FdAlreadyRegistered,
+            _ => Error::Epoll(Errno::from(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn display_says_what_went_wrong_and_source_keeps_the_errno() {
+        let err = Error::Epoll(Errno::new(libc::EBADF));
+        assert_eq!(err.to_string(), "an epoll system call failed");
+        let source = err.source().expect("an errno source");
+        assert_eq!(
+            source.to_string(),
+            std::io::Error::from_raw_os_error(libc::EBADF).to_string()
+        );
+        assert!(Error::InvalidId.source().is_none());
+        assert!(Error::InvalidCapacity.to_string().contains("between 1 and"));
+    }
+
+    #[test]
+    fn eexist_from_the_kernel_means_already_registered() {
+        let err = Error::from_epoll_ctl(std::io::Error::from_raw_os_error(libc::EEXIST));
+        assert_eq!(err, Error::FdAlreadyRegistered);
+        let err = Error::from_epoll_ctl(std::io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(err, Error::Epoll(Errno::new(libc::EPERM)));
+    }
+}

@@ -1,0 +1,313 @@
+//! `Events`, the (fd, data, event set) triple that subscribers register and
+//! receive, and `EventOps`, a subscriber's handle on its interest list.
+
+use std::fmt;
+use std::os::unix::io::{AsRawFd, RawFd};
+
+use vmm_sys_util::epoll::{EpollEvent, EventSet};
+
+use crate::registry::{OwnerSlot, Registry};
+use crate::Result;
+
+/// An fd, a `u32` chosen by the subscriber, and a set of epoll events.
+///
+/// Subscribers build one to register interest ([`EventOps::add`]); the
+/// manager hands one to [`process`](crate::MutEventSubscriber::process)
+/// with the same fd and data and the events that are ready. The data lets a
+/// subscriber with several fds tell them apart with a `match` instead of
+/// comparing fds.
+///
+/// ```
+/// use event_manager::{EventSet, Events};
+/// use vmm_sys_util::eventfd::EventFd;
+///
+/// let fd = EventFd::new(0).unwrap();
+/// let events = Events::with_data(&fd, 7, EventSet::IN | EventSet::EDGE_TRIGGERED);
+/// assert_eq!(events.data(), 7);
+/// assert_eq!(events.event_set(), EventSet::IN | EventSet::EDGE_TRIGGERED);
+/// assert_eq!(events, Events::with_data_raw(events.fd(), 7, events.event_set()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Events {
+    fd: RawFd,
+    data: u32,
+    event_set: EventSet,
+}
+
+impl Events {
+    /// Interest in `events` on `source`'s fd, with data 0.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    /// use std::os::unix::io::AsRawFd;
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// let fd = EventFd::new(0).unwrap();
+    /// let events = Events::new(&fd, EventSet::IN);
+    /// assert_eq!((events.fd(), events.data()), (fd.as_raw_fd(), 0));
+    /// ```
+    pub fn new<T: AsRawFd + ?Sized>(source: &T, events: EventSet) -> Self {
+        Self::with_data_raw(source.as_raw_fd(), 0, events)
+    }
+
+    /// Interest in `events` on a raw fd, with data 0.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    ///
+    /// let events = Events::new_raw(5, EventSet::OUT);
+    /// assert_eq!((events.fd(), events.data(), events.event_set()), (5, 0, EventSet::OUT));
+    /// ```
+    pub fn new_raw(source: RawFd, events: EventSet) -> Self {
+        Self::with_data_raw(source, 0, events)
+    }
+
+    /// Interest in `events` on `source`'s fd, carrying `data` back to `process`.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// let fd = EventFd::new(0).unwrap();
+    /// assert_eq!(Events::with_data(&fd, 42, EventSet::IN).data(), 42);
+    /// ```
+    pub fn with_data<T: AsRawFd + ?Sized>(source: &T, data: u32, events: EventSet) -> Self {
+        Self::with_data_raw(source.as_raw_fd(), data, events)
+    }
+
+    /// Interest in `events` on a raw fd, carrying `data` back to `process`.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    ///
+    /// let events = Events::with_data_raw(5, 42, EventSet::IN);
+    /// assert_eq!((events.fd(), events.data()), (5, 42));
+    /// ```
+    pub fn with_data_raw(source: RawFd, data: u32, events: EventSet) -> Self {
+        Events {
+            fd: source,
+            data,
+            event_set: events,
+        }
+    }
+
+    /// No events on `source`'s fd: what [`EventOps::remove`] needs, which
+    /// only looks at the fd.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// let fd = EventFd::new(0).unwrap();
+    /// assert_eq!(Events::empty(&fd).event_set(), EventSet::empty());
+    /// ```
+    pub fn empty<T: AsRawFd + ?Sized>(source: &T) -> Self {
+        Self::with_data_raw(source.as_raw_fd(), 0, EventSet::empty())
+    }
+
+    /// No events on a raw fd.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    ///
+    /// assert_eq!(Events::empty_raw(5).event_set(), EventSet::empty());
+    /// ```
+    pub fn empty_raw(source: RawFd) -> Self {
+        Self::with_data_raw(source, 0, EventSet::empty())
+    }
+
+    /// The fd.
+    ///
+    /// ```
+    /// assert_eq!(event_manager::Events::empty_raw(5).fd(), 5);
+    /// ```
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// The subscriber's data.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    /// assert_eq!(Events::with_data_raw(5, 9, EventSet::IN).data(), 9);
+    /// ```
+    pub fn data(&self) -> u32 {
+        self.data
+    }
+
+    /// The events: those asked for when registering, those that are ready when dispatched.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    /// assert_eq!(Events::new_raw(5, EventSet::IN).event_set(), EventSet::IN);
+    /// ```
+    pub fn event_set(&self) -> EventSet {
+        self.event_set
+    }
+
+    /// The same triple as a `vmm_sys_util` [`EpollEvent`], with the fd in
+    /// the low 32 bits of its data and `data()` in the high 32 bits.
+    ///
+    /// The manager does not register this value with the kernel; it exists
+    /// for code that logs or forwards events as `EpollEvent`.
+    ///
+    /// ```
+    /// use event_manager::{EventSet, Events};
+    ///
+    /// let raw = Events::with_data_raw(5, 9, EventSet::IN).epoll_event();
+    /// assert_eq!(raw.data(), (9u64 << 32) | 5);
+    /// assert_eq!(raw.event_set(), EventSet::IN);
+    /// ```
+    pub fn epoll_event(&self) -> EpollEvent {
+        let data = (u64::from(self.data) << 32) | u64::from(self.fd as u32);
+        EpollEvent::new(self.event_set, data)
+    }
+}
+
+/// A subscriber's handle on its own interest list.
+///
+/// The manager passes one to `init` and `process`; outside the callbacks,
+/// [`SubscriberOps::event_ops`](crate::SubscriberOps::event_ops) gives one
+/// for a subscriber id. It only touches fds that subscriber added: an fd
+/// that another subscriber added is [`Error::FdNotRegistered`](crate::Error::FdNotRegistered)
+/// for `modify` and `remove`, and [`Error::FdAlreadyRegistered`](crate::Error::FdAlreadyRegistered)
+/// for `add`.
+///
+/// ```
+/// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+/// use vmm_sys_util::eventfd::EventFd;
+///
+/// /// Watches its fd until the first event, then stops watching it.
+/// struct OneShot {
+///     fd: EventFd,
+///     fired: bool,
+/// }
+///
+/// impl MutEventSubscriber for OneShot {
+///     fn init(&mut self, ops: &mut EventOps) {
+///         ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
+///     }
+///
+///     fn process(&mut self, events: Events, ops: &mut EventOps) {
+///         self.fired = true;
+///         ops.remove(events).unwrap();
+///     }
+/// }
+///
+/// let mut manager = EventManager::<OneShot>::new().unwrap();
+/// let id = manager.add_subscriber(OneShot { fd: EventFd::new(0).unwrap(), fired: false });
+/// manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+///
+/// assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+/// // The fd is still readable, but it left the interest list.
+/// assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+/// assert!(manager.subscriber_mut(id).unwrap().fired);
+/// ```
+pub struct EventOps<'a> {
+    registry: &'a mut Registry,
+    owner: OwnerSlot,
+}
+
+impl<'a> EventOps<'a> {
+    pub(crate) fn new(registry: &'a mut Registry, owner: OwnerSlot) -> Self {
+        EventOps { registry, owner }
+    }
+
+    /// Adds `events.fd()` to this subscriber's interest list.
+    ///
+    /// Fails with [`Error::FdAlreadyRegistered`](crate::Error::FdAlreadyRegistered)
+    /// if the fd is already in the manager's interest list, and with
+    /// [`Error::Epoll`](crate::Error::Epoll) for what the kernel refuses: a
+    /// closed or negative fd (`EBADF`), a regular file (`EPERM`).
+    ///
+    /// An fd added while the manager dispatches a batch of events is first
+    /// dispatched by the next `run`.
+    ///
+    /// ```
+    /// use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// struct Idle;
+    /// impl MutEventSubscriber for Idle {
+    ///     fn init(&mut self, _ops: &mut EventOps) {}
+    ///     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    /// }
+    ///
+    /// let mut manager = EventManager::<Idle>::new().unwrap();
+    /// let id = manager.add_subscriber(Idle);
+    /// let fd = EventFd::new(0).unwrap();
+    /// let mut ops = manager.event_ops(id).unwrap();
+    /// ops.add(Events::new(&fd, EventSet::IN)).unwrap();
+    /// assert_eq!(ops.add(Events::new(&fd, EventSet::IN)), Err(Error::FdAlreadyRegistered));
+    /// ```
+    pub fn add(&mut self, events: Events) -> Result<()> {
+        self.registry.add(self.owner, events)
+    }
+
+    /// Replaces the event set and data of an fd this subscriber added.
+    ///
+    /// ```
+    /// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// struct Seen(Vec<u32>);
+    /// impl MutEventSubscriber for Seen {
+    ///     fn init(&mut self, _ops: &mut EventOps) {}
+    ///     fn process(&mut self, events: Events, _ops: &mut EventOps) {
+    ///         self.0.push(events.data());
+    ///     }
+    /// }
+    ///
+    /// let mut manager = EventManager::<Seen>::new().unwrap();
+    /// let id = manager.add_subscriber(Seen(Vec::new()));
+    /// let fd = EventFd::new(0).unwrap();
+    /// fd.write(1).unwrap();
+    /// let mut ops = manager.event_ops(id).unwrap();
+    /// ops.add(Events::with_data(&fd, 1, EventSet::IN)).unwrap();
+    /// ops.modify(Events::with_data(&fd, 2, EventSet::IN)).unwrap();
+    ///
+    /// manager.run_with_timeout(1000).unwrap();
+    /// assert_eq!(manager.subscriber_mut(id).unwrap().0, vec![2]);
+    /// ```
+    pub fn modify(&self, events: Events) -> Result<()> {
+        self.registry.modify(self.owner, events)
+    }
+
+    /// Removes an fd this subscriber added from the interest list; only
+    /// `events.fd()` is looked at.
+    ///
+    /// Events of this fd that are already in the batch being dispatched are
+    /// dropped. If the fd was closed before being removed, the kernel has
+    /// already forgotten it; the manager then forgets it too and returns `Ok`.
+    ///
+    /// ```
+    /// use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// struct Idle;
+    /// impl MutEventSubscriber for Idle {
+    ///     fn init(&mut self, _ops: &mut EventOps) {}
+    ///     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    /// }
+    ///
+    /// let mut manager = EventManager::<Idle>::new().unwrap();
+    /// let id = manager.add_subscriber(Idle);
+    /// let fd = EventFd::new(0).unwrap();
+    /// let mut ops = manager.event_ops(id).unwrap();
+    /// ops.add(Events::new(&fd, EventSet::IN)).unwrap();
+    /// ops.remove(Events::empty(&fd)).unwrap();
+    /// assert_eq!(ops.remove(Events::empty(&fd)), Err(Error::FdNotRegistered));
+    /// ```
+    pub fn remove(&mut self, events: Events) -> Result<()> {
+        self.registry.remove(self.owner, events.fd())
+    }
+}
+
+impl fmt::Debug for EventOps<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventOps")
+            .field("owner", &self.owner)
+            .field("registered_fds", &self.registry.fds_of(self.owner))
+            .finish()
+    }
+}

@@ -1,0 +1,112 @@
+//! An epoll event loop for Linux programs built around file descriptors:
+//! virtual-machine monitors, device emulators, small servers.
+//!
+//! Each *subscriber* registers the fds it cares about; an [`EventManager`]
+//! waits on epoll and calls the subscriber that owns each ready fd.
+//!
+//! - A subscriber implements [`MutEventSubscriber`] (`&mut self`
+//!   callbacks) or [`EventSubscriber`] (`&self` callbacks, for types shared
+//!   through `Arc` or `Rc`). `init` registers fds through [`EventOps`];
+//!   `process` receives the ready [`Events`] and may change the interest
+//!   list through the same [`EventOps`].
+//! - The manager adds, removes and reaches subscribers through
+//!   [`SubscriberOps`], and [`run`](EventManager::run) or
+//!   [`run_with_timeout`](EventManager::run_with_timeout) waits and
+//!   dispatches.
+//! - With the `remote_endpoint` feature, `EventManager::remote_endpoint`
+//!   gives other threads a `RemoteEndpoint` that runs closures on the loop's
+//!   thread.
+//!
+//! The API is the one of event-manager 0.4: a program written for it builds
+//! against this crate unchanged.
+//!
+//! # Example
+//!
+//! ```
+//! use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+//! use vmm_sys_util::eventfd::EventFd;
+//!
+//! /// Counts the writes to its eventfd and stops watching it after three.
+//! struct Counter {
+//!     doorbell: EventFd,
+//!     count: u64,
+//! }
+//!
+//! impl MutEventSubscriber for Counter {
+//!     fn init(&mut self, ops: &mut EventOps) {
+//!         ops.add(Events::new(&self.doorbell, EventSet::IN))
+//!             .expect("register the doorbell");
+//!     }
+//!
+//!     fn process(&mut self, events: Events, ops: &mut EventOps) {
+//!         if events.event_set().contains(EventSet::IN) {
+//!             self.count += self.doorbell.read().unwrap_or(0);
+//!         }
+//!         if self.count >= 3 {
+//!             ops.remove(events).expect("deregister the doorbell");
+//!         }
+//!     }
+//! }
+//!
+//! let mut manager = EventManager::new().expect("create the epoll instance");
+//! let id = manager.add_subscriber(Counter { doorbell: EventFd::new(0).unwrap(), count: 0 });
+//!
+//! for _ in 0..3 {
+//!     manager.subscriber_mut(id).unwrap().doorbell.write(1).unwrap();
+//!     assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+//! }
+//! manager.subscriber_mut(id).unwrap().doorbell.write(1).unwrap();
+//! assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "no longer watched");
+//! assert_eq!(manager.remove_subscriber(id).unwrap().count, 3);
+//! ```
+//!
+//! # Events a subscriber always gets
+//!
+//! The kernel reports `EventSet::ERROR` and `EventSet::HANG_UP` on an fd
+//! whether or not they were asked for, and `EventSet::READ_HANG_UP` when
+//! registered; they reach the subscriber that owns the fd like any other
+//! event. A subscriber that ignores them on a level-triggered fd will see
+//! them on every `run` until it removes the fd.
+//!
+//! # Ownership of fds
+//!
+//! An fd belongs to the subscriber that added it. Adding it again, from any
+//! subscriber, is [`Error::FdAlreadyRegistered`]; `modify` or `remove` from a
+//! subscriber that did not add it is [`Error::FdNotRegistered`]. Removing a
+//! subscriber deregisters all of its fds, and an event of a removed fd that
+//! was already in the batch being dispatched is dropped, never delivered.
+//!
+//! # Feature flags
+//!
+//! - `remote_endpoint` (off by default): `EventManager::remote_endpoint`
+//!   and `RemoteEndpoint`, and the error variants `ChannelSend`,
+//!   `ChannelRecv` and `EventFd`.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(feature = "remote_endpoint")]
+mod endpoint;
+mod error;
+mod events;
+mod manager;
+mod registry;
+mod subscriber;
+
+/// The epoll event flags, re-exported from `vmm_sys_util` so that one
+/// version is used by the crate and its users.
+///
+/// ```
+/// use event_manager::EventSet;
+///
+/// let interest = EventSet::IN | EventSet::EDGE_TRIGGERED;
+/// assert!(interest.contains(EventSet::IN));
+/// ```
+pub use vmm_sys_util::epoll::EventSet;
+
+#[cfg(feature = "remote_endpoint")]
+pub use endpoint::RemoteEndpoint;
+pub use error::{Error, Result};
+pub use events::{EventOps, Events};
+pub use manager::{EventManager, MAX_READY_EVENTS_CAPACITY};
+pub use subscriber::{EventSubscriber, MutEventSubscriber, SubscriberId, SubscriberOps};

@@ -1,0 +1,298 @@
+//! `EventManager`: the subscriber table and the loop that waits on epoll and
+//! dispatches each ready event to the subscriber that owns its fd.
+//!
+//! The hot path is `run_with_timeout`: one `epoll_wait` into a buffer
+//! allocated at construction, then for each ready event a lookup in the
+//! registry's fd table and a lookup in the subscriber table, both plain
+//! indexing, and the call to `process`.
+
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+
+use vmm_sys_util::epoll::{EpollEvent, EventSet};
+use vmm_sys_util::errno::Error as Errno;
+
+use crate::registry::{OwnerSlot, Registry};
+use crate::{Error, EventOps, Events, MutEventSubscriber, Result, SubscriberId, SubscriberOps};
+
+/// The largest ready-list capacity a manager accepts: the kernel refuses
+/// `epoll_wait` with more than `INT_MAX / sizeof(struct epoll_event)` slots.
+///
+/// ```
+/// use event_manager::{Error, EventManager, MutEventSubscriber, MAX_READY_EVENTS_CAPACITY};
+///
+/// let too_big = EventManager::<Box<dyn MutEventSubscriber>>::new_with_capacity(
+///     MAX_READY_EVENTS_CAPACITY + 1,
+/// );
+/// assert_eq!(too_big.err(), Some(Error::InvalidCapacity));
+/// ```
+pub const MAX_READY_EVENTS_CAPACITY: usize = i32::MAX as usize / size_of::<EpollEvent>();
+
+/// Ready-list capacity of [`EventManager::new`].
+const DEFAULT_READY_EVENTS_CAPACITY: usize = 256;
+
+/// A slot of the subscriber table; `generation` tells apart the ids of the
+/// subscribers that have lived in it.
+struct SubscriberSlot<T> {
+    generation: u32,
+    subscriber: Option<T>,
+}
+
+/// The epoll event loop: owns subscribers of type `T`, and on each
+/// [`run`](Self::run) waits for their fds and calls their `process`.
+///
+/// `T` is one concrete subscriber type for static dispatch, or a wrapper
+/// such as `Box<dyn MutEventSubscriber>` or
+/// `Arc<Mutex<dyn MutEventSubscriber + Send>>` to mix types.
+///
+/// ```
+/// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+/// use vmm_sys_util::eventfd::EventFd;
+///
+/// struct Pinger {
+///     fd: EventFd,
+///     pings: u64,
+/// }
+///
+/// impl MutEventSubscriber for Pinger {
+///     fn init(&mut self, ops: &mut EventOps) {
+///         ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
+///     }
+///     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+///         self.pings += self.fd.read().unwrap();
+///     }
+/// }
+///
+/// let mut manager = EventManager::new().unwrap();
+/// let id = manager.add_subscriber(Pinger { fd: EventFd::new(0).unwrap(), pings: 0 });
+/// manager.subscriber_mut(id).unwrap().fd.write(2).unwrap();
+/// assert_eq!(manager.run().unwrap(), 1);
+/// assert_eq!(manager.remove_subscriber(id).unwrap().pings, 2);
+/// ```
+pub struct EventManager<T> {
+    subscribers: Vec<SubscriberSlot<T>>,
+    free_slots: Vec<OwnerSlot>,
+    registry: Registry,
+    ready_events: Vec<EpollEvent>,
+    #[cfg(feature = "remote_endpoint")]
+    pub(crate) inbox: crate::endpoint::Inbox<T>,
+}
+
+impl<T: MutEventSubscriber> EventManager<T> {
+    /// A manager whose `run` takes up to 256 ready events per `epoll_wait`.
+    ///
+    /// Fails with [`Error::Epoll`] if the epoll instance cannot be created
+    /// (for example when the process is out of fds).
+    ///
+    /// ```
+    /// use event_manager::{EventManager, MutEventSubscriber};
+    ///
+    /// let manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+    /// # drop(manager);
+    /// ```
+    pub fn new() -> Result<Self> {
+        Self::new_with_capacity(DEFAULT_READY_EVENTS_CAPACITY)
+    }
+
+    /// A manager whose `run` takes up to `ready_events_capacity` ready
+    /// events per `epoll_wait`; further ready events wait for the next `run`.
+    ///
+    /// Fails with [`Error::InvalidCapacity`] for 0 or more than
+    /// [`MAX_READY_EVENTS_CAPACITY`].
+    ///
+    /// ```
+    /// use event_manager::{Error, EventManager, MutEventSubscriber};
+    ///
+    /// assert!(EventManager::<Box<dyn MutEventSubscriber>>::new_with_capacity(1).is_ok());
+    /// assert_eq!(
+    ///     EventManager::<Box<dyn MutEventSubscriber>>::new_with_capacity(0).err(),
+    ///     Some(Error::InvalidCapacity)
+    /// );
+    /// ```
+    pub fn new_with_capacity(ready_events_capacity: usize) -> Result<Self> {
+        if ready_events_capacity == 0 || ready_events_capacity > MAX_READY_EVENTS_CAPACITY {
+            return Err(Error::InvalidCapacity);
+        }
+        let registry = Registry::new().map_err(|err| Error::Epoll(Errno::from(err)))?;
+        #[cfg(feature = "remote_endpoint")]
+        let inbox = crate::endpoint::Inbox::new(registry.epoll())?;
+        Ok(EventManager {
+            subscribers: Vec::new(),
+            free_slots: Vec::new(),
+            registry,
+            ready_events: vec![EpollEvent::default(); ready_events_capacity],
+            #[cfg(feature = "remote_endpoint")]
+            inbox,
+        })
+    }
+
+    /// Waits until at least one registered fd is ready, then dispatches;
+    /// the same as `run_with_timeout(-1)`.
+    ///
+    /// ```
+    /// # use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// # use vmm_sys_util::eventfd::EventFd;
+    /// # struct Reader(EventFd);
+    /// # impl MutEventSubscriber for Reader {
+    /// #     fn init(&mut self, ops: &mut EventOps) { ops.add(Events::new(&self.0, EventSet::IN)).unwrap(); }
+    /// #     fn process(&mut self, _e: Events, _o: &mut EventOps) { self.0.read().unwrap(); }
+    /// # }
+    /// let mut manager = EventManager::new().unwrap();
+    /// let fd = EventFd::new(0).unwrap();
+    /// fd.write(1).unwrap();
+    /// manager.add_subscriber(Reader(fd));
+    /// assert_eq!(manager.run().unwrap(), 1);
+    /// ```
+    pub fn run(&mut self) -> Result<usize> {
+        self.run_with_timeout(-1)
+    }
+
+    /// Waits up to `milliseconds` (-1: no limit, 0: do not block) for ready
+    /// fds and dispatches every ready event to its subscriber's `process`.
+    ///
+    /// Returns how many events were dispatched: those that reached a
+    /// `process`, plus one when remote-endpoint requests were served. An
+    /// event whose fd was removed earlier in the same batch is dropped and
+    /// not counted. A wait interrupted by a signal (`EINTR`) returns `Ok(0)`.
+    ///
+    /// If a `process` panics, the panic propagates out of `run`; the manager
+    /// stays consistent, and the events after the panicking one in that
+    /// batch are reported again by the next `run` if they are still ready.
+    ///
+    /// ```
+    /// use event_manager::{EventManager, MutEventSubscriber};
+    ///
+    /// let mut manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+    /// assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+    /// ```
+    pub fn run_with_timeout(&mut self, milliseconds: i32) -> Result<usize> {
+        let ready_count = match self.registry.epoll().wait(milliseconds, &mut self.ready_events) {
+            Ok(count) => count,
+            Err(err) if err.raw_os_error() == Some(libc::EINTR) => return Ok(0),
+            Err(err) => return Err(Error::Epoll(Errno::from(err))),
+        };
+
+        let mut dispatched = 0;
+        #[cfg(feature = "remote_endpoint")]
+        let mut requests_pending = false;
+        for ready in self.ready_events.iter().take(ready_count) {
+            let key = ready.data();
+            let Some((owner, fd, data)) = self.registry.resolve(key) else {
+                #[cfg(feature = "remote_endpoint")]
+                {
+                    requests_pending |= key == crate::registry::RESERVED_KEY;
+                }
+                continue;
+            };
+            let Some(subscriber) = self
+                .subscribers
+                .get_mut(owner as usize)
+                .and_then(|slot| slot.subscriber.as_mut())
+            else {
+                continue;
+            };
+            let events =
+                Events::with_data_raw(fd, data, EventSet::from_bits_truncate(ready.events()));
+            subscriber.process(events, &mut EventOps::new(&mut self.registry, owner));
+            dispatched += 1;
+        }
+
+        #[cfg(feature = "remote_endpoint")]
+        if requests_pending {
+            self.serve_requests()?;
+            dispatched += 1;
+        }
+        Ok(dispatched)
+    }
+
+    /// The slot of a live subscriber, or `InvalidId`.
+    fn live_slot(&self, id: SubscriberId) -> Result<OwnerSlot> {
+        let slot = id.0 as u32;
+        let generation = (id.0 >> 32) as u32;
+        match self.subscribers.get(slot as usize) {
+            Some(entry) if entry.generation == generation && entry.subscriber.is_some() => Ok(slot),
+            _ => Err(Error::InvalidId),
+        }
+    }
+
+    /// Frees a slot; a slot whose generation is exhausted is never reused,
+    /// so that no id is handed out twice.
+    fn release_slot(&mut self, slot: OwnerSlot) -> Option<T> {
+        self.registry.remove_owner(slot);
+        let entry = &mut self.subscribers[slot as usize];
+        let subscriber = entry.subscriber.take();
+        if entry.generation < u32::MAX {
+            entry.generation += 1;
+            self.free_slots.push(slot);
+        }
+        subscriber
+    }
+}
+
+impl<T: MutEventSubscriber> SubscriberOps for EventManager<T> {
+    type Subscriber = T;
+
+    /// # Panics
+    ///
+    /// Only if `init` panics (the subscriber is then dropped and its fds
+    /// deregistered), or if more than `u32::MAX - 1` subscribers are alive
+    /// at once.
+    fn add_subscriber(&mut self, subscriber: T) -> SubscriberId {
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                let slot = OwnerSlot::try_from(self.subscribers.len())
+                    .ok()
+                    .filter(|&slot| slot < u32::MAX)
+                    .expect("more than u32::MAX - 1 live subscribers in one EventManager");
+                self.subscribers.push(SubscriberSlot {
+                    generation: 0,
+                    subscriber: None,
+                });
+                slot
+            }
+        };
+        self.registry.open_owner(slot);
+        let entry = &mut self.subscribers[slot as usize];
+        let generation = entry.generation;
+        let subscriber = entry.subscriber.insert(subscriber);
+        let mut ops = EventOps::new(&mut self.registry, slot);
+        if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| subscriber.init(&mut ops))) {
+            self.release_slot(slot);
+            panic::resume_unwind(panic);
+        }
+        SubscriberId((u64::from(generation) << 32) | u64::from(slot))
+    }
+
+    fn remove_subscriber(&mut self, subscriber_id: SubscriberId) -> Result<T> {
+        let slot = self.live_slot(subscriber_id)?;
+        self.release_slot(slot).ok_or(Error::InvalidId)
+    }
+
+    fn subscriber_mut(&mut self, subscriber_id: SubscriberId) -> Result<&mut T> {
+        let slot = self.live_slot(subscriber_id)?;
+        self.subscribers[slot as usize]
+            .subscriber
+            .as_mut()
+            .ok_or(Error::InvalidId)
+    }
+
+    fn event_ops(&mut self, subscriber_id: SubscriberId) -> Result<EventOps<'_>> {
+        let slot = self.live_slot(subscriber_id)?;
+        Ok(EventOps::new(&mut self.registry, slot))
+    }
+}
+
+impl<T> fmt::Debug for EventManager<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let live = self
+            .subscribers
+            .iter()
+            .filter(|slot| slot.subscriber.is_some())
+            .count();
+        f.debug_struct("EventManager")
+            .field("subscribers", &live)
+            .field("ready_events_capacity", &self.ready_events.len())
+            .finish_non_exhaustive()
+    }
+}

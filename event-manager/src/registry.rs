@@ -1,0 +1,336 @@
+//! The interest list: the epoll instance and, beside it, a table indexed by
+//! fd number that says which subscriber owns each registered fd.
+//!
+//! The kernel hands back, with every ready event, the 64-bit key we gave it
+//! at registration: the fd number in the low half and the generation of the
+//! fd's table slot in the high half. A slot's generation moves on whenever
+//! its registration ends, so an event that was already in a ready batch when
+//! its fd was removed (or closed, reopened under the same number and added
+//! again) carries an old generation and is dropped. Looking an event up is
+//! one bounds-checked index and two compares; no hashing, no scan.
+
+use std::io;
+use std::os::unix::io::RawFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent};
+use vmm_sys_util::errno::Error as Errno;
+
+use crate::{Error, Events, Result};
+
+/// Index of a subscriber in the manager's subscriber table.
+pub(crate) type OwnerSlot = u32;
+
+/// `FdSlot::owner` of an fd that nobody has registered.
+const NO_OWNER: OwnerSlot = u32::MAX;
+
+/// A key no fd can produce: its low half is not a valid fd number.
+#[cfg_attr(not(feature = "remote_endpoint"), allow(dead_code))]
+pub(crate) const RESERVED_KEY: u64 = u64::MAX;
+
+/// Registration state of one fd number.
+struct FdSlot {
+    owner: OwnerSlot,
+    generation: u32,
+    /// Atomic only so that `EventOps::modify`, which takes `&self`, can
+    /// change it without making the manager `!Sync`; it is only ever touched
+    /// by the thread that owns the manager, so `Relaxed` is enough.
+    data: AtomicU32,
+    /// Where this fd sits in its owner's list, for O(1) removal.
+    position: u32,
+}
+
+impl FdSlot {
+    fn vacant() -> Self {
+        FdSlot {
+            owner: NO_OWNER,
+            generation: 0,
+            data: AtomicU32::new(0),
+            position: 0,
+        }
+    }
+}
+
+/// The epoll instance and who owns each fd registered with it.
+pub(crate) struct Registry {
+    epoll: Epoll,
+    /// Indexed by fd number; grows to the highest fd ever registered.
+    fds: Vec<FdSlot>,
+    /// Indexed by owner slot: the fds that subscriber registered.
+    owned: Vec<Vec<RawFd>>,
+}
+
+fn key(fd: RawFd, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(fd as u32)
+}
+
+/// Rejects negative fds before they are used as a table index; the kernel
+/// would answer EBADF for them too.
+fn fd_index(fd: RawFd) -> Result<usize> {
+    usize::try_from(fd).map_err(|_| Error::Epoll(Errno::new(libc::EBADF)))
+}
+
+impl Registry {
+    pub(crate) fn new() -> io::Result<Self> {
+        Ok(Registry {
+            epoll: Epoll::new()?,
+            fds: Vec::new(),
+            owned: Vec::new(),
+        })
+    }
+
+    pub(crate) fn epoll(&self) -> &Epoll {
+        &self.epoll
+    }
+
+    /// The owner, fd and data behind a key the kernel reported, or `None`
+    /// when the registration it came from has ended.
+    #[inline]
+    pub(crate) fn resolve(&self, key: u64) -> Option<(OwnerSlot, RawFd, u32)> {
+        let fd = key as u32;
+        let slot = self.fds.get(fd as usize)?;
+        if slot.owner == NO_OWNER || u64::from(slot.generation) != key >> 32 {
+            return None;
+        }
+        Some((slot.owner, fd as RawFd, slot.data.load(Ordering::Relaxed)))
+    }
+
+    /// Makes room for a subscriber in `owner`; its fd list starts empty.
+    pub(crate) fn open_owner(&mut self, owner: OwnerSlot) {
+        let index = owner as usize;
+        if self.owned.len() <= index {
+            self.owned.resize_with(index + 1, Vec::new);
+        }
+    }
+
+    pub(crate) fn fds_of(&self, owner: OwnerSlot) -> &[RawFd] {
+        self.owned.get(owner as usize).map_or(&[], Vec::as_slice)
+    }
+
+    pub(crate) fn add(&mut self, owner: OwnerSlot, events: Events) -> Result<()> {
+        let fd = events.fd();
+        let index = fd_index(fd)?;
+        if (owner as usize) >= self.owned.len() {
+            return Err(Error::InvalidId);
+        }
+        // An fd the table still lists can only be accepted by the kernel if
+        // the file it named was closed without being removed (the kernel
+        // drops a registration when its file closes). The new registration
+        // then takes the next generation so that leftovers of the old one
+        // are never mistaken for it.
+        let (generation, stale) = match self.fds.get(index) {
+            Some(slot) if slot.owner != NO_OWNER => (slot.generation.wrapping_add(1), true),
+            Some(slot) => (slot.generation, false),
+            None => (0, false),
+        };
+        // The kernel checks the fd before the table grows, so a bogus large
+        // fd number cannot make us allocate.
+        self.epoll
+            .ctl(
+                ControlOperation::Add,
+                fd,
+                EpollEvent::new(events.event_set(), key(fd, generation)),
+            )
+            .map_err(Error::from_epoll_ctl)?;
+        if stale {
+            self.forget(index);
+        }
+        if index >= self.fds.len() {
+            self.fds.resize_with(index + 1, FdSlot::vacant);
+        }
+        let list = &mut self.owned[owner as usize];
+        let slot = &mut self.fds[index];
+        slot.owner = owner;
+        slot.generation = generation;
+        slot.data.store(events.data(), Ordering::Relaxed);
+        slot.position = list.len() as u32;
+        list.push(fd);
+        Ok(())
+    }
+
+    pub(crate) fn modify(&self, owner: OwnerSlot, events: Events) -> Result<()> {
+        let fd = events.fd();
+        let slot = self.owned_slot(owner, fd)?;
+        self.epoll
+            .ctl(
+                ControlOperation::Modify,
+                fd,
+                EpollEvent::new(events.event_set(), key(fd, slot.generation)),
+            )
+            .map_err(Error::from_epoll_ctl)?;
+        slot.data.store(events.data(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub(crate) fn remove(&mut self, owner: OwnerSlot, fd: RawFd) -> Result<()> {
+        self.owned_slot(owner, fd)?;
+        match self
+            .epoll
+            .ctl(ControlOperation::Delete, fd, EpollEvent::default())
+        {
+            Ok(()) => {}
+            // The fd was closed before being removed: the kernel already
+            // dropped the registration, only the table still has it.
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOENT)) => {}
+            Err(err) => return Err(Error::Epoll(Errno::from(err))),
+        }
+        // `owned_slot` succeeded, so the fd is a valid index.
+        self.forget(fd as usize);
+        Ok(())
+    }
+
+    /// Deregisters every fd of `owner`.
+    pub(crate) fn remove_owner(&mut self, owner: OwnerSlot) {
+        let Some(list) = self.owned.get_mut(owner as usize) else {
+            return;
+        };
+        let mut fds = std::mem::take(list);
+        for &fd in &fds {
+            // A failure here means the fd was already closed, which also
+            // ended its kernel registration.
+            let _ = self
+                .epoll
+                .ctl(ControlOperation::Delete, fd, EpollEvent::default());
+            if let Some(slot) = self.fds.get_mut(fd as usize) {
+                slot.owner = NO_OWNER;
+                slot.generation = slot.generation.wrapping_add(1);
+            }
+        }
+        fds.clear();
+        self.owned[owner as usize] = fds;
+    }
+
+    /// The slot of `fd` if `owner` registered it.
+    fn owned_slot(&self, owner: OwnerSlot, fd: RawFd) -> Result<&FdSlot> {
+        let index = fd_index(fd)?;
+        match self.fds.get(index) {
+            Some(slot) if slot.owner == owner => Ok(slot),
+            _ => Err(Error::FdNotRegistered),
+        }
+    }
+
+    /// Ends the table's record of a registered fd: out of its owner's list
+    /// and on to the next generation.
+    fn forget(&mut self, index: usize) {
+        let slot = &mut self.fds[index];
+        let (owner, position) = (slot.owner as usize, slot.position as usize);
+        slot.owner = NO_OWNER;
+        slot.generation = slot.generation.wrapping_add(1);
+        let list = &mut self.owned[owner];
+        list.swap_remove(position);
+        if let Some(&moved) = list.get(position) {
+            self.fds[moved as usize].position = position as u32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmm_sys_util::epoll::EventSet;
+    use vmm_sys_util::eventfd::EventFd;
+
+    fn registry_with_owners(count: u32) -> Registry {
+        let mut registry = Registry::new().unwrap();
+        for owner in 0..count {
+            registry.open_owner(owner);
+        }
+        registry
+    }
+
+    fn ready_keys(registry: &Registry) -> Vec<u64> {
+        let mut ready = vec![EpollEvent::default(); 16];
+        let count = registry.epoll().wait(0, &mut ready).unwrap();
+        ready[..count].iter().map(|event| event.data()).collect()
+    }
+
+    #[test]
+    fn resolve_gives_owner_fd_and_data_of_a_live_registration() {
+        let mut registry = registry_with_owners(2);
+        let fd = EventFd::new(0).unwrap();
+        fd.write(1).unwrap();
+        registry
+            .add(1, Events::with_data(&fd, 77, EventSet::IN))
+            .unwrap();
+        let keys = ready_keys(&registry);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(registry.resolve(keys[0]), Some((1, fd.as_raw_fd(), 77)));
+        assert_eq!(registry.resolve(RESERVED_KEY), None);
+    }
+
+    #[test]
+    fn a_key_from_before_a_removal_no_longer_resolves_even_after_re_adding() {
+        let mut registry = registry_with_owners(1);
+        let fd = EventFd::new(0).unwrap();
+        fd.write(1).unwrap();
+        registry.add(0, Events::new(&fd, EventSet::IN)).unwrap();
+        let old_key = ready_keys(&registry)[0];
+
+        registry.remove(0, fd.as_raw_fd()).unwrap();
+        assert_eq!(registry.resolve(old_key), None);
+        registry.add(0, Events::new(&fd, EventSet::IN)).unwrap();
+        assert_eq!(registry.resolve(old_key), None);
+        let new_key = ready_keys(&registry)[0];
+        assert_ne!(new_key, old_key);
+        assert!(registry.resolve(new_key).is_some());
+    }
+
+    #[test]
+    fn removing_from_the_middle_keeps_the_owner_list_consistent() {
+        let mut registry = registry_with_owners(1);
+        let fds: Vec<EventFd> = (0..4).map(|_| EventFd::new(0).unwrap()).collect();
+        for fd in &fds {
+            registry.add(0, Events::new(fd, EventSet::IN)).unwrap();
+        }
+        registry.remove(0, fds[1].as_raw_fd()).unwrap();
+        registry.remove(0, fds[3].as_raw_fd()).unwrap();
+        let mut left = registry.fds_of(0).to_vec();
+        left.sort_unstable();
+        assert_eq!(left, vec![fds[0].as_raw_fd(), fds[2].as_raw_fd()]);
+        // The survivors can still be removed one by one.
+        registry.remove(0, fds[2].as_raw_fd()).unwrap();
+        registry.remove(0, fds[0].as_raw_fd()).unwrap();
+        assert!(registry.fds_of(0).is_empty());
+    }
+
+    #[test]
+    fn remove_owner_ends_every_registration_of_that_owner_only() {
+        let mut registry = registry_with_owners(2);
+        let mine = [EventFd::new(0).unwrap(), EventFd::new(0).unwrap()];
+        let theirs = EventFd::new(0).unwrap();
+        for fd in &mine {
+            fd.write(1).unwrap();
+            registry.add(0, Events::new(fd, EventSet::IN)).unwrap();
+        }
+        theirs.write(1).unwrap();
+        registry.add(1, Events::new(&theirs, EventSet::IN)).unwrap();
+
+        registry.remove_owner(0);
+        assert!(registry.fds_of(0).is_empty());
+        let keys = ready_keys(&registry);
+        assert_eq!(keys.len(), 1);
+        assert_eq!(registry.resolve(keys[0]).map(|r| r.0), Some(1));
+        // Their numbers are free for anyone again.
+        registry.add(1, Events::new(&mine[0], EventSet::IN)).unwrap();
+    }
+
+    #[test]
+    fn a_negative_fd_is_ebadf_without_touching_the_table() {
+        let mut registry = registry_with_owners(1);
+        let ebadf = Err(Error::Epoll(Errno::new(libc::EBADF)));
+        assert_eq!(registry.add(0, Events::new_raw(-1, EventSet::IN)), ebadf);
+        assert_eq!(registry.remove(0, -1), ebadf);
+        assert_eq!(registry.modify(0, Events::new_raw(-1, EventSet::IN)), ebadf);
+        assert!(registry.fds.is_empty());
+    }
+
+    #[test]
+    fn a_large_unopened_fd_number_is_refused_before_the_table_grows() {
+        let mut registry = registry_with_owners(1);
+        let result = registry.add(0, Events::new_raw(1 << 30, EventSet::IN));
+        assert_eq!(result, Err(Error::Epoll(Errno::new(libc::EBADF))));
+        assert!(registry.fds.is_empty());
+    }
+
+    use std::os::unix::io::AsRawFd;
+}

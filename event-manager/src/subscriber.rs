@@ -1,0 +1,296 @@
+//! The subscriber traits, their impls for the standard wrappers, and the
+//! operations a manager offers on its subscribers.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::{EventOps, Events, Result};
+
+/// A subscriber whose callbacks only need `&self`.
+///
+/// Implement it for types with inner mutability (atomics, `Mutex` fields) so
+/// they can be shared through `Arc` or `Rc` and still be registered with an
+/// [`EventManager`](crate::EventManager). `Arc<T>`, `Rc<T>` and `Box<T>`
+/// implement it when `T` does, and `Mutex<T>` and `RefCell<T>` implement it
+/// when `T` implements [`MutEventSubscriber`].
+///
+/// Every wrapper that implements `EventSubscriber` also implements
+/// `MutEventSubscriber`. A type of your own that implements
+/// `EventSubscriber` does not get `MutEventSubscriber` for free (a blanket
+/// impl would collide with the `Box<T>` impl below); register it as `Arc<T>`
+/// or `Rc<T>`, or implement both traits.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// use event_manager::{EventManager, EventOps, EventSet, EventSubscriber, Events, SubscriberOps};
+/// use vmm_sys_util::eventfd::EventFd;
+///
+/// struct Doorbell {
+///     fd: EventFd,
+///     rings: AtomicU64,
+/// }
+///
+/// impl EventSubscriber for Doorbell {
+///     fn init(&self, ops: &mut EventOps) {
+///         ops.add(Events::new(&self.fd, EventSet::IN)).expect("register the doorbell");
+///     }
+///
+///     fn process(&self, _events: Events, _ops: &mut EventOps) {
+///         let _ = self.fd.read();
+///         self.rings.fetch_add(1, Ordering::Relaxed);
+///     }
+/// }
+///
+/// let bell = Arc::new(Doorbell { fd: EventFd::new(0).unwrap(), rings: AtomicU64::new(0) });
+/// let mut manager = EventManager::<Arc<Doorbell>>::new().unwrap();
+/// manager.add_subscriber(bell.clone());
+///
+/// bell.fd.write(1).unwrap();
+/// assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+/// assert_eq!(bell.rings.load(Ordering::Relaxed), 1);
+/// ```
+pub trait EventSubscriber {
+    /// Handles `events`, which became ready on an fd this subscriber registered.
+    ///
+    /// `ops` changes this subscriber's interest list. `ERROR` and `HANG_UP`
+    /// (and `READ_HANG_UP` when registered) may appear in the event set even
+    /// when only `IN` or `OUT` was asked for.
+    fn process(&self, events: Events, ops: &mut EventOps);
+
+    /// Registers the subscriber's fds; the manager calls it once, from
+    /// [`add_subscriber`](crate::SubscriberOps::add_subscriber).
+    fn init(&self, ops: &mut EventOps);
+}
+
+/// A subscriber whose callbacks take `&mut self`.
+///
+/// This is the trait an [`EventManager`](crate::EventManager) stores: its
+/// type parameter must implement it. Besides your own types, `Arc<T>` and
+/// `Rc<T>` implement it for `T: EventSubscriber`, and `Box<T>`, `Mutex<T>`
+/// and `RefCell<T>` for `T: MutEventSubscriber`, so one manager can hold
+/// different subscriber types as `Box<dyn MutEventSubscriber>` or
+/// `Arc<Mutex<dyn MutEventSubscriber + Send>>`.
+///
+/// ```
+/// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+/// use vmm_sys_util::eventfd::EventFd;
+///
+/// struct Counter {
+///     fd: EventFd,
+///     count: u64,
+/// }
+///
+/// impl MutEventSubscriber for Counter {
+///     fn init(&mut self, ops: &mut EventOps) {
+///         ops.add(Events::new(&self.fd, EventSet::IN)).expect("register the counter");
+///     }
+///
+///     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+///         self.count += self.fd.read().unwrap_or(0);
+///     }
+/// }
+///
+/// let mut manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+/// let counter = Counter { fd: EventFd::new(0).unwrap(), count: 0 };
+/// counter.fd.write(3).unwrap();
+/// let id = manager.add_subscriber(Box::new(counter));
+///
+/// assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+/// # let _ = id;
+/// ```
+pub trait MutEventSubscriber {
+    /// Handles `events`, which became ready on an fd this subscriber registered.
+    ///
+    /// See [`EventSubscriber::process`].
+    fn process(&mut self, events: Events, ops: &mut EventOps);
+
+    /// Registers the subscriber's fds; the manager calls it once, from
+    /// [`add_subscriber`](crate::SubscriberOps::add_subscriber).
+    fn init(&mut self, ops: &mut EventOps);
+}
+
+/// Identifies one subscriber of one [`EventManager`](crate::EventManager).
+///
+/// A manager never hands out the same id twice, so an id kept after its
+/// subscriber was removed can only produce [`Error::InvalidId`](crate::Error::InvalidId).
+///
+/// ```
+/// use event_manager::{EventManager, EventOps, Events, MutEventSubscriber, SubscriberOps};
+///
+/// struct Idle;
+/// impl MutEventSubscriber for Idle {
+///     fn init(&mut self, _ops: &mut EventOps) {}
+///     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+/// }
+///
+/// let mut manager = EventManager::<Idle>::new().unwrap();
+/// let first = manager.add_subscriber(Idle);
+/// manager.remove_subscriber(first).unwrap();
+/// let second = manager.add_subscriber(Idle);
+/// assert_ne!(first, second);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubscriberId(pub(crate) u64);
+
+/// What can be done to the subscribers of a manager: add, remove, reach one,
+/// change its interest list.
+///
+/// [`EventManager`](crate::EventManager) implements it, and a `RemoteEndpoint`
+/// hands a `&mut dyn SubscriberOps` to the closures it sends.
+///
+/// ```
+/// use event_manager::{EventManager, EventOps, Events, MutEventSubscriber, SubscriberOps};
+///
+/// struct Idle(u32);
+/// impl MutEventSubscriber for Idle {
+///     fn init(&mut self, _ops: &mut EventOps) {}
+///     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+/// }
+///
+/// fn bump(ops: &mut dyn SubscriberOps<Subscriber = Idle>, id: event_manager::SubscriberId) {
+///     ops.subscriber_mut(id).unwrap().0 += 1;
+/// }
+///
+/// let mut manager = EventManager::<Idle>::new().unwrap();
+/// let id = manager.add_subscriber(Idle(0));
+/// bump(&mut manager, id);
+/// assert_eq!(manager.remove_subscriber(id).unwrap().0, 1);
+/// ```
+pub trait SubscriberOps {
+    /// The type of subscriber the manager stores.
+    type Subscriber: MutEventSubscriber;
+
+    /// Stores `subscriber`, calls its `init` so it can register its fds, and
+    /// returns its id.
+    ///
+    /// Registration errors are handed to `init` through [`EventOps`]; this
+    /// function itself cannot fail. If `init` panics, the subscriber is not
+    /// added and any fds it registered are deregistered before the panic
+    /// continues.
+    fn add_subscriber(&mut self, subscriber: Self::Subscriber) -> SubscriberId;
+
+    /// Deregisters every fd of the subscriber and gives it back.
+    fn remove_subscriber(&mut self, subscriber_id: SubscriberId) -> Result<Self::Subscriber>;
+
+    /// A mutable reference to a live subscriber.
+    fn subscriber_mut(&mut self, subscriber_id: SubscriberId) -> Result<&mut Self::Subscriber>;
+
+    /// An [`EventOps`] that changes the interest list of a live subscriber
+    /// from outside its callbacks.
+    fn event_ops(&mut self, subscriber_id: SubscriberId) -> Result<EventOps<'_>>;
+}
+
+impl<T: EventSubscriber + ?Sized> EventSubscriber for Arc<T> {
+    fn process(&self, events: Events, ops: &mut EventOps) {
+        self.as_ref().process(events, ops);
+    }
+
+    fn init(&self, ops: &mut EventOps) {
+        self.as_ref().init(ops);
+    }
+}
+
+impl<T: EventSubscriber + ?Sized> MutEventSubscriber for Arc<T> {
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        self.as_ref().process(events, ops);
+    }
+
+    fn init(&mut self, ops: &mut EventOps) {
+        self.as_ref().init(ops);
+    }
+}
+
+impl<T: EventSubscriber + ?Sized> EventSubscriber for Rc<T> {
+    fn process(&self, events: Events, ops: &mut EventOps) {
+        self.as_ref().process(events, ops);
+    }
+
+    fn init(&self, ops: &mut EventOps) {
+        self.as_ref().init(ops);
+    }
+}
+
+impl<T: EventSubscriber + ?Sized> MutEventSubscriber for Rc<T> {
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        self.as_ref().process(events, ops);
+    }
+
+    fn init(&mut self, ops: &mut EventOps) {
+        self.as_ref().init(ops);
+    }
+}
+
+impl<T: EventSubscriber + ?Sized> EventSubscriber for Box<T> {
+    fn process(&self, events: Events, ops: &mut EventOps) {
+        self.as_ref().process(events, ops);
+    }
+
+    fn init(&self, ops: &mut EventOps) {
+        self.as_ref().init(ops);
+    }
+}
+
+impl<T: MutEventSubscriber + ?Sized> MutEventSubscriber for Box<T> {
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        self.as_mut().process(events, ops);
+    }
+
+    fn init(&mut self, ops: &mut EventOps) {
+        self.as_mut().init(ops);
+    }
+}
+
+// A poisoned lock only says that an earlier callback panicked while holding
+// it; the manager keeps dispatching to the inner value rather than turning
+// one panic into a panic on every later event.
+impl<T: MutEventSubscriber + ?Sized> EventSubscriber for Mutex<T> {
+    fn process(&self, events: Events, ops: &mut EventOps) {
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .process(events, ops);
+    }
+
+    fn init(&self, ops: &mut EventOps) {
+        self.lock().unwrap_or_else(PoisonError::into_inner).init(ops);
+    }
+}
+
+impl<T: MutEventSubscriber + ?Sized> MutEventSubscriber for Mutex<T> {
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        self.get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .process(events, ops);
+    }
+
+    fn init(&mut self, ops: &mut EventOps) {
+        self.get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .init(ops);
+    }
+}
+
+/// Borrowing through `&self` panics if the `RefCell` is already borrowed
+/// when the manager dispatches to it, as `RefCell::borrow_mut` does: do not
+/// hold a borrow of a registered `Rc<RefCell<_>>` across `run`.
+impl<T: MutEventSubscriber + ?Sized> EventSubscriber for RefCell<T> {
+    fn process(&self, events: Events, ops: &mut EventOps) {
+        self.borrow_mut().process(events, ops);
+    }
+
+    fn init(&self, ops: &mut EventOps) {
+        self.borrow_mut().init(ops);
+    }
+}
+
+impl<T: MutEventSubscriber + ?Sized> MutEventSubscriber for RefCell<T> {
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        self.get_mut().process(events, ops);
+    }
+
+    fn init(&mut self, ops: &mut EventOps) {
+        self.get_mut().init(ops);
+    }
+}

@@ -1,0 +1,1 @@
+//! Runnable examples for `event-manager` live beside this crate as `[[example]]` targets.
