@@ -166,7 +166,11 @@ impl<T: MutEventSubscriber> EventManager<T> {
     /// assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
     /// ```
     pub fn run_with_timeout(&mut self, milliseconds: i32) -> Result<usize> {
-        let ready_count = match self.registry.epoll().wait(milliseconds, &mut self.ready_events) {
+        let ready_count = match self
+            .registry
+            .epoll()
+            .wait(milliseconds, &mut self.ready_events)
+        {
             Ok(count) => count,
             Err(err) if err.raw_os_error() == Some(libc::EINTR) => return Ok(0),
             Err(err) => return Err(Error::Epoll(Errno::from(err))),

@@ -13,7 +13,7 @@ use std::io;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent};
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::errno::Error as Errno;
 
 use crate::{Error, Events, Result};
@@ -62,6 +62,20 @@ pub(crate) struct Registry {
 
 fn key(fd: RawFd, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(fd as u32)
+}
+
+/// What the kernel is asked to watch for `requested`.
+///
+/// The kernel always reports `ERROR` and `HANG_UP`, but `READ_HANG_UP` only
+/// when asked; asking on every registration makes all three reach the
+/// subscriber unrequested. `EXCLUSIVE` registrations are the exception: the
+/// kernel refuses `READ_HANG_UP` beside `EXCLUSIVE`.
+fn kernel_interest(requested: EventSet) -> EventSet {
+    if requested.contains(EventSet::EXCLUSIVE) {
+        requested
+    } else {
+        requested | EventSet::READ_HANG_UP
+    }
 }
 
 /// Rejects negative fds before they are used as a table index; the kernel
@@ -129,7 +143,7 @@ impl Registry {
             .ctl(
                 ControlOperation::Add,
                 fd,
-                EpollEvent::new(events.event_set(), key(fd, generation)),
+                EpollEvent::new(kernel_interest(events.event_set()), key(fd, generation)),
             )
             .map_err(Error::from_epoll_ctl)?;
         if stale {
@@ -155,7 +169,10 @@ impl Registry {
             .ctl(
                 ControlOperation::Modify,
                 fd,
-                EpollEvent::new(events.event_set(), key(fd, slot.generation)),
+                EpollEvent::new(
+                    kernel_interest(events.event_set()),
+                    key(fd, slot.generation),
+                ),
             )
             .map_err(Error::from_epoll_ctl)?;
         slot.data.store(events.data(), Ordering::Relaxed);
@@ -227,7 +244,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vmm_sys_util::epoll::EventSet;
     use vmm_sys_util::eventfd::EventFd;
 
     fn registry_with_owners(count: u32) -> Registry {
@@ -311,7 +327,9 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert_eq!(registry.resolve(keys[0]).map(|r| r.0), Some(1));
         // Their numbers are free for anyone again.
-        registry.add(1, Events::new(&mine[0], EventSet::IN)).unwrap();
+        registry
+            .add(1, Events::new(&mine[0], EventSet::IN))
+            .unwrap();
     }
 
     #[test]

@@ -254,7 +254,9 @@ impl<T: MutEventSubscriber + ?Sized> EventSubscriber for Mutex<T> {
     }
 
     fn init(&self, ops: &mut EventOps) {
-        self.lock().unwrap_or_else(PoisonError::into_inner).init(ops);
+        self.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .init(ops);
     }
 }
 

@@ -1,1 +1,103 @@
-//! Helpers shared by the integration tests of the workspace.
+//! Helpers shared by the integration tests of the workspace: a subscriber
+//! that records what it receives, and fd utilities.
+
+use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+
+use event_manager::{EventOps, Events, MutEventSubscriber};
+use vmm_sys_util::eventfd::EventFd;
+
+/// What a test wants a [`Probe`] to do when one of its events is dispatched.
+pub type Reaction = Box<dyn FnMut(Events, &mut EventOps) + Send>;
+
+/// A subscriber that registers a fixed list of events at `init`, records
+/// every `Events` it is handed, and optionally reacts to each.
+pub struct Probe {
+    registrations: Vec<Events>,
+    /// Every event dispatched to this probe, in order.
+    pub seen: Vec<Events>,
+    /// What `init` returned for each registration, in order.
+    pub init_results: Vec<event_manager::Result<()>>,
+    reaction: Option<Reaction>,
+}
+
+impl Probe {
+    /// A probe that registers `registrations` and only records.
+    pub fn new(registrations: Vec<Events>) -> Self {
+        Probe {
+            registrations,
+            seen: Vec::new(),
+            init_results: Vec::new(),
+            reaction: None,
+        }
+    }
+
+    /// A probe that also calls `reaction` after recording each event.
+    pub fn reacting(
+        registrations: Vec<Events>,
+        reaction: impl FnMut(Events, &mut EventOps) + Send + 'static,
+    ) -> Self {
+        Probe {
+            reaction: Some(Box::new(reaction)),
+            ..Probe::new(registrations)
+        }
+    }
+
+    /// The fds of the recorded events, in order.
+    pub fn seen_fds(&self) -> Vec<RawFd> {
+        self.seen.iter().map(Events::fd).collect()
+    }
+}
+
+impl MutEventSubscriber for Probe {
+    fn init(&mut self, ops: &mut EventOps) {
+        for events in &self.registrations {
+            self.init_results.push(ops.add(*events));
+        }
+    }
+
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        self.seen.push(events);
+        if let Some(reaction) = self.reaction.as_mut() {
+            reaction(events, ops);
+        }
+    }
+}
+
+/// A blocking eventfd with counter 0.
+pub fn eventfd() -> EventFd {
+    EventFd::new(0).expect("create an eventfd")
+}
+
+/// An eventfd that is readable (its counter is 1) and stays so until read.
+pub fn ready_eventfd() -> EventFd {
+    let fd = eventfd();
+    fd.write(1).expect("write an eventfd");
+    fd
+}
+
+/// Closes the file behind `old` and opens a new eventfd under the same fd
+/// number, in one step, so no other thread can take the number in between.
+pub fn replace_with_new_eventfd(old: EventFd) -> EventFd {
+    let number = old.into_raw_fd();
+    let fresh = eventfd();
+    // SAFETY: both fds are open and owned here; dup2 atomically closes the
+    // file at `number` and makes `number` refer to `fresh`'s file.
+    let result = unsafe { libc::dup2(fresh.as_raw_fd(), number) };
+    assert_eq!(
+        result,
+        number,
+        "dup2 failed: {}",
+        std::io::Error::last_os_error()
+    );
+    drop(fresh);
+    // SAFETY: `number` is open (dup2 succeeded) and nothing else owns it:
+    // `old` gave up ownership through `into_raw_fd`.
+    unsafe { EventFd::from_raw_fd(number) }
+}
+
+/// The number of fds this process has open.
+pub fn open_fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .count()
+}
