@@ -15,11 +15,14 @@ use crate::{EventOps, Events, Result};
 /// implement it when `T` does, and `Mutex<T>` and `RefCell<T>` implement it
 /// when `T` implements [`MutEventSubscriber`].
 ///
-/// Every wrapper that implements `EventSubscriber` also implements
-/// `MutEventSubscriber`. A type of your own that implements
-/// `EventSubscriber` does not get `MutEventSubscriber` for free (a blanket
-/// impl would collide with the `Box<T>` impl below); register it as `Arc<T>`
-/// or `Rc<T>`, or implement both traits.
+/// What is and is not automatic: `Arc<T>`, `Rc<T>`, `Mutex<T>` and
+/// `RefCell<T>` implement both traits, so each can be stored in a manager.
+/// A type of your own that implements only `EventSubscriber` does not get
+/// `MutEventSubscriber`, and neither does `Box<T>` of it (a blanket impl
+/// over every `EventSubscriber` would overlap with the `Box<T>` impl for
+/// `T: MutEventSubscriber`, which Rust does not allow). Register such a
+/// type as `Arc<T>` or `Rc<T>`, or implement `MutEventSubscriber` for it by
+/// calling the `&self` methods.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
