@@ -8,7 +8,7 @@
 use std::io;
 use std::os::unix::io::AsRawFd;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread;
 
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
@@ -89,7 +89,7 @@ impl<S: MutEventSubscriber> EventManager<S> {
     pub fn remote_endpoint(&self) -> RemoteEndpoint<S> {
         RemoteEndpoint {
             requests: self.inbox.sender.clone(),
-            wakeup: Arc::clone(&self.inbox.wakeup),
+            wakeup: Arc::downgrade(&self.inbox.wakeup),
         }
     }
 
@@ -116,6 +116,10 @@ impl<S: MutEventSubscriber> EventManager<S> {
 /// Cloning gives another handle to the same manager. Every method fails
 /// with [`Error::ChannelSend`] once the manager is dropped.
 ///
+/// The endpoint does not keep the manager's wake-up eventfd open: it only
+/// holds a weak reference to it, so dropping the manager closes all of
+/// its fds even while endpoints live on.
+///
 /// ```
 /// use std::thread;
 /// use event_manager::{EventManager, EventOps, Events, MutEventSubscriber, RemoteEndpoint};
@@ -134,14 +138,14 @@ impl<S: MutEventSubscriber> EventManager<S> {
 /// ```
 pub struct RemoteEndpoint<S> {
     requests: Sender<Request<S>>,
-    wakeup: Arc<EventFd>,
+    wakeup: Weak<EventFd>,
 }
 
 impl<S> Clone for RemoteEndpoint<S> {
     fn clone(&self) -> Self {
         RemoteEndpoint {
             requests: self.requests.clone(),
-            wakeup: Arc::clone(&self.wakeup),
+            wakeup: Weak::clone(&self.wakeup),
         }
     }
 }
@@ -149,7 +153,7 @@ impl<S> Clone for RemoteEndpoint<S> {
 impl<S> std::fmt::Debug for RemoteEndpoint<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteEndpoint")
-            .field("wakeup_fd", &self.wakeup.as_raw_fd())
+            .field("manager_alive", &(self.wakeup.strong_count() > 0))
             .finish_non_exhaustive()
     }
 }
@@ -244,7 +248,8 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     /// assert_eq!(manager.run().unwrap(), 1);
     /// ```
     pub fn kick(&self) -> Result<()> {
-        self.wakeup
+        let wakeup = self.wakeup.upgrade().ok_or(Error::ChannelSend)?;
+        wakeup
             .write(1)
             .map_err(|err| Error::EventFd(Errno::from(err)))
     }
@@ -255,4 +260,60 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
             .map_err(|_| Error::ChannelSend)?;
         self.kick()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventOps, Events};
+
+    struct Idle;
+    impl MutEventSubscriber for Idle {
+        fn init(&mut self, _ops: &mut EventOps) {}
+        fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    }
+
+    /// Blocks until `fd` is readable, through an epoll of its own.
+    fn wait_readable(fd: &EventFd) {
+        let epoll = Epoll::new().unwrap();
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                fd.as_raw_fd(),
+                EpollEvent::new(EventSet::IN, 0),
+            )
+            .unwrap();
+        let mut ready = [EpollEvent::default()];
+        assert_eq!(epoll.wait(-1, &mut ready).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_request_queued_when_the_manager_drops_is_answered_with_channel_recv() {
+        let manager = EventManager::<Idle>::new().unwrap();
+        let endpoint = manager.remote_endpoint();
+        let caller = thread::spawn(move || {
+            endpoint.call_blocking(|_ops| -> Result<()> { unreachable!("never served") })
+        });
+        // The caller writes the wake-up eventfd after queueing its request.
+        wait_readable(&manager.inbox.wakeup);
+        drop(manager);
+        assert_eq!(caller.join().unwrap(), Err(Error::ChannelRecv));
+    }
+
+    #[test]
+    fn a_panicking_request_leaves_the_ones_behind_it_to_the_next_run() {
+        let mut manager = EventManager::<Idle>::new().unwrap();
+        let endpoint = manager.remote_endpoint();
+        let (done, served) = mpsc::channel();
+        endpoint.fire(|_ops| panic!("request fails")).unwrap();
+        endpoint.fire(move |_ops| done.send(()).unwrap()).unwrap();
+
+        let first = panic::catch_unwind(panic::AssertUnwindSafe(|| manager.run_with_timeout(0)));
+        assert!(first.is_err());
+        assert!(served.try_recv().is_err());
+        assert_eq!(manager.run_with_timeout(0), Ok(1));
+        assert!(served.try_recv().is_ok());
+    }
+
+    use std::panic;
 }
