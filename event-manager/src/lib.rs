@@ -110,3 +110,8 @@ pub use error::{Error, Result};
 pub use events::{EventOps, Events};
 pub use manager::{EventManager, MAX_READY_EVENTS_CAPACITY};
 pub use subscriber::{EventSubscriber, MutEventSubscriber, SubscriberId, SubscriberOps};
+
+/// Runs the Rust examples of the workspace README as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
