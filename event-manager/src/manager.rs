@@ -300,3 +300,54 @@ impl<T> fmt::Debug for EventManager<T> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Idle;
+    impl MutEventSubscriber for Idle {
+        fn init(&mut self, _ops: &mut EventOps) {}
+        fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    }
+
+    #[test]
+    fn a_slot_whose_generation_is_exhausted_is_retired_not_reused() {
+        let mut manager = EventManager::<Idle>::new().unwrap();
+        let first = manager.add_subscriber(Idle);
+        manager.subscribers[0].generation = u32::MAX;
+        let last = SubscriberId(u64::from(u32::MAX) << 32);
+        manager.remove_subscriber(last).unwrap();
+        assert!(manager.free_slots.is_empty());
+
+        let next = manager.add_subscriber(Idle);
+        assert_eq!(next.0 as u32, 1, "a fresh slot, not the retired one");
+        assert_ne!(next, first);
+        assert_eq!(manager.subscriber_mut(last).err(), Some(Error::InvalidId));
+    }
+
+    #[test]
+    fn an_id_with_a_foreign_generation_or_slot_is_invalid() {
+        let mut manager = EventManager::<Idle>::new().unwrap();
+        let id = manager.add_subscriber(Idle);
+        let wrong_generation = SubscriberId(id.0 + (1 << 32));
+        let wrong_slot = SubscriberId(id.0 + 1);
+        assert_eq!(
+            manager.subscriber_mut(wrong_generation).err(),
+            Some(Error::InvalidId)
+        );
+        assert_eq!(manager.event_ops(wrong_slot).err(), Some(Error::InvalidId));
+        assert!(manager.subscriber_mut(id).is_ok());
+    }
+
+    #[test]
+    fn debug_shows_the_live_subscribers_without_requiring_debug_of_them() {
+        let mut manager = EventManager::<Idle>::new_with_capacity(8).unwrap();
+        let id = manager.add_subscriber(Idle);
+        manager.add_subscriber(Idle);
+        manager.remove_subscriber(id).unwrap();
+        let text = format!("{manager:?}");
+        assert!(text.contains("subscribers: 1"), "{text}");
+        assert!(text.contains("ready_events_capacity: 8"), "{text}");
+    }
+}
