@@ -18,7 +18,9 @@
 //!   thread.
 //!
 //! The API is the one of event-manager 0.4: a program written for it builds
-//! against this crate unchanged.
+//! against this crate unchanged, unless it matches exhaustively on
+//! [`Error`], which gained the `FdNotRegistered` variant and is now
+//! `#[non_exhaustive]`.
 //!
 //! # Example
 //!
