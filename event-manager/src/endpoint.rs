@@ -265,13 +265,7 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{EventOps, Events};
-
-    struct Idle;
-    impl MutEventSubscriber for Idle {
-        fn init(&mut self, _ops: &mut EventOps) {}
-        fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
-    }
+    use crate::test_support::Idle;
 
     /// Blocks until `fd` is readable, through an epoll of its own.
     fn wait_readable(fd: &EventFd) {

@@ -94,6 +94,8 @@ mod events;
 mod manager;
 mod registry;
 mod subscriber;
+#[cfg(test)]
+mod test_support;
 
 /// The epoll event flags, re-exported from `vmm_sys_util` so that one
 /// version is used by the crate and its users.

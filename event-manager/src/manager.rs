@@ -304,12 +304,7 @@ impl<T> fmt::Debug for EventManager<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Idle;
-    impl MutEventSubscriber for Idle {
-        fn init(&mut self, _ops: &mut EventOps) {}
-        fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
-    }
+    use crate::test_support::Idle;
 
     #[test]
     fn a_slot_whose_generation_is_exhausted_is_retired_not_reused() {
