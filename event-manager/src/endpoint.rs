@@ -116,9 +116,9 @@ impl<S: MutEventSubscriber> EventManager<S> {
 /// Cloning gives another handle to the same manager. Every method fails
 /// with [`Error::ChannelSend`] once the manager is dropped.
 ///
-/// The endpoint does not keep the manager's wake-up eventfd open: it only
-/// holds a weak reference to it, so dropping the manager closes all of
-/// its fds even while endpoints live on.
+/// The endpoint holds the manager's wake-up eventfd through a weak
+/// reference, upgraded only for the instant of a write, so dropping the
+/// manager closes its fds even while endpoints live on.
 ///
 /// ```
 /// use std::thread;
@@ -163,7 +163,8 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     ///
     /// Errors of the endpoint itself reach the caller through `E: From<Error>`:
     /// [`Error::ChannelSend`] if the manager is gone, [`Error::ChannelRecv`]
-    /// if it was dropped before running `f`.
+    /// if it was dropped before running `f`, or if `f` panicked (the panic
+    /// itself propagates out of the loop thread's `run`).
     ///
     /// Calling it from the thread that runs the loop deadlocks: that thread
     /// would wait for itself. Use [`fire`](Self::fire) there.

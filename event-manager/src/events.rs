@@ -218,7 +218,12 @@ impl<'a> EventOps<'a> {
     /// Fails with [`Error::FdAlreadyRegistered`](crate::Error::FdAlreadyRegistered)
     /// if the fd is already in the manager's interest list, and with
     /// [`Error::Epoll`](crate::Error::Epoll) for what the kernel refuses: a
-    /// closed or negative fd (`EBADF`), a regular file (`EPERM`).
+    /// closed or negative fd (`EBADF`), a regular file (`EPERM`), a flag
+    /// combination it does not accept (`EINVAL`).
+    ///
+    /// When the set contains `IN` (and not `EXCLUSIVE`), the manager also
+    /// asks for `READ_HANG_UP`, so a reader sees the peer's shutdown
+    /// without requesting it; `ERROR` and `HANG_UP` are always reported.
     ///
     /// An fd added while the manager dispatches a batch of events is first
     /// dispatched by the next `run`.
@@ -277,8 +282,17 @@ impl<'a> EventOps<'a> {
     /// `events.fd()` is looked at.
     ///
     /// Events of this fd that are already in the batch being dispatched are
-    /// dropped. If the fd was closed before being removed, the kernel has
-    /// already forgotten it; the manager then forgets it too and returns `Ok`.
+    /// dropped.
+    ///
+    /// Remove an fd before closing it. If it was closed first, the manager
+    /// forgets the registration (the number can be registered again) and
+    /// returns the kernel's [`Error::Epoll`](crate::Error::Epoll) (`EBADF`,
+    /// or `ENOENT` if the number was reused). When the closed fd was the
+    /// only one open on its file, the kernel dropped the registration at
+    /// close. When another fd of the same file is still open (a `dup`), the
+    /// kernel keeps reporting the file under a registration nothing can
+    /// reach any more; the manager skips those events, but a level-triggered
+    /// one keeps `run` returning at once until that file is closed.
     ///
     /// ```
     /// use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};

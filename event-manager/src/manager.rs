@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use vmm_sys_util::epoll::{EpollEvent, EventSet};
 use vmm_sys_util::errno::Error as Errno;
@@ -30,6 +31,9 @@ pub const MAX_READY_EVENTS_CAPACITY: usize = i32::MAX as usize / size_of::<Epoll
 
 /// Ready-list capacity of [`EventManager::new`].
 const DEFAULT_READY_EVENTS_CAPACITY: usize = 256;
+
+/// Gives each manager the number its subscriber ids carry.
+static NEXT_MANAGER_ID: AtomicU32 = AtomicU32::new(0);
 
 /// A slot of the subscriber table; `generation` tells apart the ids of the
 /// subscribers that have lived in it.
@@ -70,10 +74,17 @@ struct SubscriberSlot<T> {
 /// assert_eq!(manager.remove_subscriber(id).unwrap().pings, 2);
 /// ```
 pub struct EventManager<T> {
+    manager_id: u32,
     subscribers: Vec<SubscriberSlot<T>>,
     free_slots: Vec<OwnerSlot>,
     registry: Registry,
     ready_events: Vec<EpollEvent>,
+    /// How many entries of `ready_events` the last `epoll_wait` filled.
+    ready_len: usize,
+    /// The next of those to dispatch. It is below `ready_len` only when a
+    /// `process` panicked mid-batch; the next `run` then finishes that
+    /// batch instead of waiting, so no event is lost to the panic.
+    next_ready: usize,
     #[cfg(feature = "remote_endpoint")]
     pub(crate) inbox: crate::endpoint::Inbox<T>,
 }
@@ -117,10 +128,13 @@ impl<T: MutEventSubscriber> EventManager<T> {
         #[cfg(feature = "remote_endpoint")]
         let inbox = crate::endpoint::Inbox::new(registry.epoll())?;
         Ok(EventManager {
+            manager_id: NEXT_MANAGER_ID.fetch_add(1, Ordering::Relaxed),
             subscribers: Vec::new(),
             free_slots: Vec::new(),
             registry,
             ready_events: vec![EpollEvent::default(); ready_events_capacity],
+            ready_len: 0,
+            next_ready: 0,
             #[cfg(feature = "remote_endpoint")]
             inbox,
         })
@@ -151,13 +165,17 @@ impl<T: MutEventSubscriber> EventManager<T> {
     /// fds and dispatches every ready event to its subscriber's `process`.
     ///
     /// Returns how many events were dispatched: those that reached a
-    /// `process`, plus one when remote-endpoint requests were served. An
-    /// event whose fd was removed earlier in the same batch is dropped and
-    /// not counted. A wait interrupted by a signal (`EINTR`) returns `Ok(0)`.
+    /// `process`, plus one when the remote endpoint's wake-up was handled
+    /// (requests or a `kick`). An event whose fd was removed earlier in the
+    /// same batch is dropped and not counted. A wait interrupted by a signal
+    /// (`EINTR`) returns `Ok(0)`.
     ///
-    /// If a `process` panics, the panic propagates out of `run`; the manager
-    /// stays consistent, and the events after the panicking one in that
-    /// batch are reported again by the next `run` if they are still ready.
+    /// If a `process` panics, the panic propagates out of `run` and the
+    /// manager stays consistent. The next `run` does not wait: it first
+    /// dispatches the rest of the interrupted batch (skipping events of fds
+    /// removed meanwhile), so edge-triggered and one-shot events are not
+    /// lost. Level-triggered fds among them may no longer be ready by then,
+    /// which non-blocking fds handle as a spurious wake-up.
     ///
     /// ```
     /// use event_manager::{EventManager, MutEventSubscriber};
@@ -166,20 +184,27 @@ impl<T: MutEventSubscriber> EventManager<T> {
     /// assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
     /// ```
     pub fn run_with_timeout(&mut self, milliseconds: i32) -> Result<usize> {
-        let ready_count = match self
-            .registry
-            .epoll()
-            .wait(milliseconds, &mut self.ready_events)
-        {
-            Ok(count) => count,
-            Err(err) if err.raw_os_error() == Some(libc::EINTR) => return Ok(0),
-            Err(err) => return Err(Error::Epoll(Errno::from(err))),
-        };
+        if self.next_ready >= self.ready_len {
+            self.ready_len = 0;
+            self.next_ready = 0;
+            match self
+                .registry
+                .epoll()
+                .wait(milliseconds, &mut self.ready_events)
+            {
+                Ok(count) => self.ready_len = count,
+                Err(err) if err.raw_os_error() == Some(libc::EINTR) => return Ok(0),
+                Err(err) => return Err(Error::Epoll(Errno::from(err))),
+            }
+        }
 
         let mut dispatched = 0;
         #[cfg(feature = "remote_endpoint")]
         let mut requests_pending = false;
-        for ready in self.ready_events.iter().take(ready_count) {
+        while let Some(&ready) = self.ready_events[..self.ready_len].get(self.next_ready) {
+            // Step past the event before dispatching it: if `process`
+            // panics, the next run resumes after it.
+            self.next_ready += 1;
             let key = ready.data();
             let Some((owner, fd, data)) = self.registry.resolve(key) else {
                 #[cfg(feature = "remote_endpoint")]
@@ -211,10 +236,13 @@ impl<T: MutEventSubscriber> EventManager<T> {
 
     /// The slot of a live subscriber, or `InvalidId`.
     fn live_slot(&self, id: SubscriberId) -> Result<OwnerSlot> {
-        let slot = id.0 as u32;
-        let generation = (id.0 >> 32) as u32;
-        match self.subscribers.get(slot as usize) {
-            Some(entry) if entry.generation == generation && entry.subscriber.is_some() => Ok(slot),
+        if id.manager != self.manager_id {
+            return Err(Error::InvalidId);
+        }
+        match self.subscribers.get(id.slot as usize) {
+            Some(entry) if entry.generation == id.generation && entry.subscriber.is_some() => {
+                Ok(id.slot)
+            }
             _ => Err(Error::InvalidId),
         }
     }
@@ -265,7 +293,11 @@ impl<T: MutEventSubscriber> SubscriberOps for EventManager<T> {
             self.release_slot(slot);
             panic::resume_unwind(panic);
         }
-        SubscriberId((u64::from(generation) << 32) | u64::from(slot))
+        SubscriberId {
+            manager: self.manager_id,
+            slot,
+            generation,
+        }
     }
 
     fn remove_subscriber(&mut self, subscriber_id: SubscriberId) -> Result<T> {
@@ -311,12 +343,15 @@ mod tests {
         let mut manager = EventManager::<Idle>::new().unwrap();
         let first = manager.add_subscriber(Idle);
         manager.subscribers[0].generation = u32::MAX;
-        let last = SubscriberId(u64::from(u32::MAX) << 32);
+        let last = SubscriberId {
+            generation: u32::MAX,
+            ..first
+        };
         manager.remove_subscriber(last).unwrap();
         assert!(manager.free_slots.is_empty());
 
         let next = manager.add_subscriber(Idle);
-        assert_eq!(next.0 as u32, 1, "a fresh slot, not the retired one");
+        assert_eq!(next.slot, 1, "a fresh slot, not the retired one");
         assert_ne!(next, first);
         assert_eq!(manager.subscriber_mut(last).err(), Some(Error::InvalidId));
     }
@@ -325,8 +360,11 @@ mod tests {
     fn an_id_with_a_foreign_generation_or_slot_is_invalid() {
         let mut manager = EventManager::<Idle>::new().unwrap();
         let id = manager.add_subscriber(Idle);
-        let wrong_generation = SubscriberId(id.0 + (1 << 32));
-        let wrong_slot = SubscriberId(id.0 + 1);
+        let wrong_generation = SubscriberId {
+            generation: 1,
+            ..id
+        };
+        let wrong_slot = SubscriberId { slot: 1, ..id };
         assert_eq!(
             manager.subscriber_mut(wrong_generation).err(),
             Some(Error::InvalidId)

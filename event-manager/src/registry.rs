@@ -67,14 +67,16 @@ fn key(fd: RawFd, generation: u32) -> u64 {
 /// What the kernel is asked to watch for `requested`.
 ///
 /// The kernel always reports `ERROR` and `HANG_UP`, but `READ_HANG_UP` only
-/// when asked; asking on every registration makes all three reach the
-/// subscriber unrequested. `EXCLUSIVE` registrations are the exception: the
-/// kernel refuses `READ_HANG_UP` beside `EXCLUSIVE`.
+/// when asked. It is added to every registration that watches `IN`, so a
+/// reader learns of the peer's shutdown without asking. It is not added
+/// otherwise: an fd registered with `OUT` or nothing (paused) would fire on
+/// every run after the peer's shutdown. Nor beside `EXCLUSIVE`, which the
+/// kernel refuses to combine with it.
 fn kernel_interest(requested: EventSet) -> EventSet {
-    if requested.contains(EventSet::EXCLUSIVE) {
-        requested
-    } else {
+    if requested.contains(EventSet::IN) && !requested.contains(EventSet::EXCLUSIVE) {
         requested | EventSet::READ_HANG_UP
+    } else {
+        requested
     }
 }
 
@@ -150,6 +152,14 @@ impl Registry {
             self.forget(index);
         }
         if index >= self.fds.len() {
+            // A huge fd number is legal when RLIMIT_NOFILE allows it; if the
+            // table cannot grow to it, refuse the fd rather than abort.
+            if self.fds.try_reserve(index + 1 - self.fds.len()).is_err() {
+                let _ = self
+                    .epoll
+                    .ctl(ControlOperation::Delete, fd, EpollEvent::default());
+                return Err(Error::Epoll(Errno::new(libc::ENOMEM)));
+            }
             self.fds.resize_with(index + 1, FdSlot::vacant);
         }
         let list = &mut self.owned[owner as usize];
@@ -181,19 +191,21 @@ impl Registry {
 
     pub(crate) fn remove(&mut self, owner: OwnerSlot, fd: RawFd) -> Result<()> {
         self.owned_slot(owner, fd)?;
-        match self
+        let result = self
             .epoll
-            .ctl(ControlOperation::Delete, fd, EpollEvent::default())
-        {
+            .ctl(ControlOperation::Delete, fd, EpollEvent::default());
+        match result {
             Ok(()) => {}
-            // The fd was closed before being removed: the kernel already
-            // dropped the registration, only the table still has it.
-            Err(err) if matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOENT)) => {}
+            // The fd number no longer names the registered file: it was
+            // closed (EBADF) or closed and reused (ENOENT). Keeping the record
+            // would only block the number, so it goes; the error still tells
+            // the caller that the fd was closed before it was removed.
+            Err(ref err) if matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOENT)) => {}
             Err(err) => return Err(Error::Epoll(Errno::from(err))),
         }
         // `owned_slot` succeeded, so the fd is a valid index.
         self.forget(fd as usize);
-        Ok(())
+        result.map_err(|err| Error::Epoll(Errno::from(err)))
     }
 
     /// Deregisters every fd of `owner`.

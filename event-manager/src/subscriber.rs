@@ -117,8 +117,9 @@ pub trait MutEventSubscriber {
 
 /// Identifies one subscriber of one [`EventManager`](crate::EventManager).
 ///
-/// A manager never hands out the same id twice, so an id kept after its
-/// subscriber was removed can only produce [`Error::InvalidId`](crate::Error::InvalidId).
+/// A manager never hands out the same id twice, and an id names the manager
+/// that issued it, so an id kept after its subscriber was removed, or used
+/// with another manager, can only produce [`Error::InvalidId`](crate::Error::InvalidId).
 ///
 /// ```
 /// use event_manager::{EventManager, EventOps, Events, MutEventSubscriber, SubscriberOps};
@@ -136,7 +137,14 @@ pub trait MutEventSubscriber {
 /// assert_ne!(first, second);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubscriberId(pub(crate) u64);
+pub struct SubscriberId {
+    /// Which manager issued the id.
+    pub(crate) manager: u32,
+    /// Index in that manager's subscriber table.
+    pub(crate) slot: u32,
+    /// How many subscribers lived in that slot before this one.
+    pub(crate) generation: u32,
+}
 
 /// What can be done to the subscribers of a manager: add, remove, reach one,
 /// change its interest list.

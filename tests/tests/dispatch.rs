@@ -7,8 +7,9 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 
-use event_manager::{EventManager, EventSet, Events, SubscriberOps};
+use event_manager::{Error, EventManager, EventSet, Events, SubscriberOps};
 use event_manager_tests::{eventfd, ready_eventfd, replace_with_new_eventfd, Probe};
+use vmm_sys_util::errno::Error as Errno;
 
 fn manager() -> EventManager<Probe> {
     EventManager::new().expect("create a manager")
@@ -107,49 +108,73 @@ fn a_ready_fd_removed_earlier_in_the_batch_is_not_dispatched() {
 #[test]
 fn a_stale_event_is_not_dispatched_to_a_new_file_under_the_same_fd_number() {
     let mut manager = manager();
-    let trigger = ready_eventfd();
-    let victim = ready_eventfd();
-    let victim_number = victim.as_raw_fd();
-    let replacement: Arc<Mutex<Option<vmm_sys_util::eventfd::EventFd>>> = Arc::default();
+    let pair = [ready_eventfd(), ready_eventfd()];
+    let numbers = [pair[0].as_raw_fd(), pair[1].as_raw_fd()];
+    let open_fds: Arc<Mutex<Vec<vmm_sys_util::eventfd::EventFd>>> = Arc::default();
 
-    // Both fds are ready when registered, so the kernel queues them in
-    // registration order: the trigger's event comes first in the batch. Its
-    // handler removes the victim, closes its file, opens a new ready file
-    // under the same number and registers it with new data. The victim's
-    // event, still in the batch, must reach neither registration.
-    let slot = Arc::clone(&replacement);
-    let mut victim = Some(victim);
+    // Both fds are ready, so both are in the first batch. Whichever event
+    // comes first, its handler removes the other fd, closes its file, opens
+    // a new ready file under the same number and registers it with data 3.
+    // The other fd's event, still in the batch, must reach neither the old
+    // registration nor the new one.
+    let keeper = Arc::clone(&open_fds);
+    let mut pair = Some(pair);
     let id = manager.add_subscriber(Probe::reacting(
         vec![
-            Events::with_data(&trigger, 1, EventSet::IN),
-            Events::with_data_raw(victim_number, 2, EventSet::IN),
+            Events::with_data_raw(numbers[0], 1, EventSet::IN),
+            Events::with_data_raw(numbers[1], 2, EventSet::IN),
         ],
-        move |_events, ops| {
-            let Some(old) = victim.take() else { return };
+        move |events, ops| {
+            let Some([first, second]) = pair.take() else {
+                return;
+            };
+            let (keep, old) = if events.fd() == first.as_raw_fd() {
+                (first, second)
+            } else {
+                (second, first)
+            };
+            let number = old.as_raw_fd();
             ops.remove(Events::empty(&old)).unwrap();
             let fresh = replace_with_new_eventfd(old);
-            assert_eq!(fresh.as_raw_fd(), victim_number);
+            assert_eq!(fresh.as_raw_fd(), number);
             fresh.write(1).unwrap();
             ops.add(Events::with_data(&fresh, 3, EventSet::IN)).unwrap();
-            *slot.lock().unwrap() = Some(fresh);
+            keeper.lock().unwrap().extend([keep, fresh]);
         },
     ));
 
     assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
-    let data: Vec<u32> = manager
-        .subscriber_mut(id)
-        .unwrap()
-        .seen
-        .iter()
-        .map(Events::data)
-        .collect();
-    assert_eq!(data, vec![1]);
+    let first = manager.subscriber_mut(id).unwrap().seen[0];
+    assert!(first.data() == 1 || first.data() == 2, "{first:?}");
+    let replaced = numbers[(first.data() % 2) as usize];
 
     // From the next run on, the new file is watched like any other.
     assert_eq!(manager.run_with_timeout(1000).unwrap(), 2);
     let probe = manager.subscriber_mut(id).unwrap();
-    assert!(probe.seen[1..].contains(&Events::with_data_raw(victim_number, 3, EventSet::IN)));
-    drop(replacement);
+    assert!(probe.seen[1..].contains(&Events::with_data_raw(replaced, 3, EventSet::IN)));
+    drop(open_fds);
+}
+
+#[test]
+fn a_paused_socket_stays_quiet_when_the_peer_shuts_down_writing() {
+    let mut manager = manager();
+    let (watched, peer) = UnixStream::pair().unwrap();
+    // Registered with no events, as a subscriber pauses an fd: no IN, so
+    // no READ_HANG_UP is asked for, and the peer's half-close must not
+    // wake it (it would on every run, being level-triggered).
+    let id = manager.add_subscriber(Probe::new(vec![Events::new(&watched, EventSet::empty())]));
+
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+    // Resuming with IN reports both the end of the stream and the shutdown.
+    manager
+        .event_ops(id)
+        .unwrap()
+        .modify(Events::new(&watched, EventSet::IN))
+        .unwrap();
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    let set = manager.subscriber_mut(id).unwrap().seen[0].event_set();
+    assert_eq!(set, EventSet::IN | EventSet::READ_HANG_UP);
 }
 
 #[test]
@@ -185,7 +210,7 @@ fn a_file_closed_without_removal_frees_its_number_for_a_new_registration() {
         .event_ops(owner)
         .unwrap()
         .remove(Events::empty_raw(number));
-    assert_eq!(stale_remove, Err(event_manager::Error::FdNotRegistered));
+    assert_eq!(stale_remove, Err(Error::FdNotRegistered));
 }
 
 #[test]
@@ -198,14 +223,15 @@ fn an_event_of_a_registration_the_manager_forgot_is_skipped() {
 
     // Closing one of two fds of a file leaves its epoll registration in the
     // kernel, where no epoll_ctl can reach it any more. Removing the closed
-    // number succeeds (the manager forgets it), but the kernel keeps
-    // reporting the file, under a key the manager no longer knows.
+    // number reports the closed fd and the manager forgets it, but the
+    // kernel keeps reporting the file, under a key the manager no longer
+    // knows.
     drop(original);
-    manager
+    let removed = manager
         .event_ops(id)
         .unwrap()
-        .remove(Events::empty_raw(number))
-        .unwrap();
+        .remove(Events::empty_raw(number));
+    assert_eq!(removed, Err(Error::Epoll(Errno::new(libc::EBADF))));
     duplicate.write(1).unwrap();
 
     assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
