@@ -201,7 +201,11 @@ impl<T: MutEventSubscriber> EventManager<T> {
         let mut dispatched = 0;
         #[cfg(feature = "remote_endpoint")]
         let mut requests_pending = false;
-        while let Some(&ready) = self.ready_events[..self.ready_len].get(self.next_ready) {
+        let batch = self
+            .ready_events
+            .get(self.next_ready..self.ready_len)
+            .unwrap_or_default();
+        for ready in batch {
             // Step past the event before dispatching it: if `process`
             // panics, the next run resumes after it.
             self.next_ready += 1;
