@@ -181,16 +181,69 @@ pub trait SubscriberOps {
     /// function itself cannot fail. If `init` panics, the subscriber is not
     /// added and any fds it registered are deregistered before the panic
     /// continues.
+    ///
+    /// ```
+    /// use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// # struct Idle;
+    /// # impl MutEventSubscriber for Idle {
+    /// #     fn init(&mut self, _ops: &mut EventOps) {}
+    /// #     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    /// # }
+    /// let mut manager = EventManager::<Idle>::new().unwrap();
+    /// let first = manager.add_subscriber(Idle);
+    /// let second = manager.add_subscriber(Idle);
+    /// assert_ne!(first, second);
+    /// ```
     fn add_subscriber(&mut self, subscriber: Self::Subscriber) -> SubscriberId;
 
     /// Deregisters every fd of the subscriber and gives it back.
+    ///
+    /// ```
+    /// use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// # struct Idle;
+    /// # impl MutEventSubscriber for Idle {
+    /// #     fn init(&mut self, _ops: &mut EventOps) {}
+    /// #     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    /// # }
+    /// let mut manager = EventManager::<Idle>::new().unwrap();
+    /// let id = manager.add_subscriber(Idle);
+    /// assert!(manager.remove_subscriber(id).is_ok());
+    /// assert_eq!(manager.remove_subscriber(id).err(), Some(Error::InvalidId));
+    /// ```
     fn remove_subscriber(&mut self, subscriber_id: SubscriberId) -> Result<Self::Subscriber>;
 
     /// A mutable reference to a live subscriber.
+    ///
+    /// ```
+    /// use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// # struct Idle;
+    /// # impl MutEventSubscriber for Idle {
+    /// #     fn init(&mut self, _ops: &mut EventOps) {}
+    /// #     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    /// # }
+    /// let mut manager = EventManager::<Idle>::new().unwrap();
+    /// let id = manager.add_subscriber(Idle);
+    /// let _idle: &mut Idle = manager.subscriber_mut(id).unwrap();
+    /// ```
     fn subscriber_mut(&mut self, subscriber_id: SubscriberId) -> Result<&mut Self::Subscriber>;
 
     /// An [`EventOps`] that changes the interest list of a live subscriber
     /// from outside its callbacks.
+    ///
+    /// ```
+    /// use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// # struct Idle;
+    /// # impl MutEventSubscriber for Idle {
+    /// #     fn init(&mut self, _ops: &mut EventOps) {}
+    /// #     fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    /// # }
+    /// let mut manager = EventManager::<Idle>::new().unwrap();
+    /// let id = manager.add_subscriber(Idle);
+    /// let fd = vmm_sys_util::eventfd::EventFd::new(0).unwrap();
+    /// manager.event_ops(id).unwrap().add(Events::new(&fd, EventSet::IN)).unwrap();
+    /// fd.write(1).unwrap();
+    /// assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    /// ```
     fn event_ops(&mut self, subscriber_id: SubscriberId) -> Result<EventOps<'_>>;
 }
 
