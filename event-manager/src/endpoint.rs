@@ -267,6 +267,7 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
 mod tests {
     use super::*;
     use crate::test_support::Idle;
+    use crate::{EventOps, Events};
 
     /// Blocks until `fd` is readable, through an epoll of its own.
     fn wait_readable(fd: &EventFd) {
@@ -307,6 +308,46 @@ mod tests {
         assert!(first.is_err());
         assert!(served.try_recv().is_err());
         assert_eq!(manager.run_with_timeout(0), Ok(1));
+        assert!(served.try_recv().is_ok());
+    }
+
+    /// Registers two fds; panics on its first event, ignores the rest.
+    struct PanicsOnce([EventFd; 2], bool);
+    impl MutEventSubscriber for PanicsOnce {
+        fn init(&mut self, ops: &mut EventOps) {
+            for fd in &self.0 {
+                ops.add(Events::new(fd, EventSet::IN)).unwrap();
+            }
+        }
+        fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+            if !std::mem::replace(&mut self.1, true) {
+                panic!("first event fails");
+            }
+        }
+    }
+
+    #[test]
+    fn requests_woken_in_a_batch_cut_short_by_a_panic_are_served_by_the_resumed_batch() {
+        let mut manager = EventManager::<PanicsOnce>::new().unwrap();
+        let fds = [EventFd::new(0).unwrap(), EventFd::new(0).unwrap()];
+        let triggers = [fds[0].try_clone().unwrap(), fds[1].try_clone().unwrap()];
+        manager.add_subscriber(PanicsOnce(fds, false));
+        let (done, served) = mpsc::channel();
+        // Ready in this order, so the batch is: wake-up, the panicking
+        // event, one more event left for the resumed run.
+        manager
+            .remote_endpoint()
+            .fire(move |_ops| done.send(()).unwrap())
+            .unwrap();
+        triggers[0].write(1).unwrap();
+        triggers[1].write(1).unwrap();
+
+        let first = panic::catch_unwind(panic::AssertUnwindSafe(|| manager.run_with_timeout(0)));
+        assert!(first.is_err());
+        assert!(served.try_recv().is_err());
+        // The resumed run dispatches the leftover event without waiting and
+        // serves the request whose wake-up was earlier in the same batch.
+        assert_eq!(manager.run_with_timeout(0), Ok(2));
         assert!(served.try_recv().is_ok());
     }
 

@@ -67,7 +67,9 @@
 //! The kernel reports `EventSet::ERROR` and `EventSet::HANG_UP` on an fd
 //! whether or not they were asked for. `EventSet::READ_HANG_UP` (the peer
 //! shut down its writing side) is reported when asked for, and the manager
-//! asks for it on every registration that watches `EventSet::IN`. All three
+//! asks for it on every registration that watches `EventSet::IN`, except
+//! those with `EventSet::EXCLUSIVE`, which the kernel does not allow to be
+//! combined with it. All three
 //! reach the subscriber that owns the fd like any other event, often
 //! together with `IN`, so test the set with `contains` rather than `==`. A
 //! subscriber that ignores them on a level-triggered fd sees them again on

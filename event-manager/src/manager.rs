@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use vmm_sys_util::epoll::{EpollEvent, EventSet};
 use vmm_sys_util::errno::Error as Errno;
@@ -33,7 +33,7 @@ pub const MAX_READY_EVENTS_CAPACITY: usize = i32::MAX as usize / size_of::<Epoll
 const DEFAULT_READY_EVENTS_CAPACITY: usize = 256;
 
 /// Gives each manager the number its subscriber ids carry.
-static NEXT_MANAGER_ID: AtomicU32 = AtomicU32::new(0);
+static NEXT_MANAGER_ID: AtomicU64 = AtomicU64::new(0);
 
 /// A slot of the subscriber table; `generation` tells apart the ids of the
 /// subscribers that have lived in it.
@@ -74,7 +74,7 @@ struct SubscriberSlot<T> {
 /// assert_eq!(manager.remove_subscriber(id).unwrap().pings, 2);
 /// ```
 pub struct EventManager<T> {
-    manager_id: u32,
+    manager_id: u64,
     subscribers: Vec<SubscriberSlot<T>>,
     free_slots: Vec<OwnerSlot>,
     registry: Registry,
@@ -85,6 +85,11 @@ pub struct EventManager<T> {
     /// `process` panicked mid-batch; the next `run` then finishes that
     /// batch instead of waiting, so no event is lost to the panic.
     next_ready: usize,
+    /// The remote endpoint's wake-up was in the current batch; its requests
+    /// are served once the batch is done (kept here, not in a local, so a
+    /// batch resumed after a panic still serves them).
+    #[cfg(feature = "remote_endpoint")]
+    endpoint_woken: bool,
     #[cfg(feature = "remote_endpoint")]
     pub(crate) inbox: crate::endpoint::Inbox<T>,
 }
@@ -136,6 +141,8 @@ impl<T: MutEventSubscriber> EventManager<T> {
             ready_len: 0,
             next_ready: 0,
             #[cfg(feature = "remote_endpoint")]
+            endpoint_woken: false,
+            #[cfg(feature = "remote_endpoint")]
             inbox,
         })
     }
@@ -167,15 +174,18 @@ impl<T: MutEventSubscriber> EventManager<T> {
     /// Returns how many events were dispatched: those that reached a
     /// `process`, plus one when the remote endpoint's wake-up was handled
     /// (requests or a `kick`). An event whose fd was removed earlier in the
-    /// same batch is dropped and not counted. A wait interrupted by a signal
+    /// same batch is dropped and not counted, so `Ok(0)` can also mean that
+    /// every ready event was of that kind. A wait interrupted by a signal
     /// (`EINTR`) returns `Ok(0)`.
     ///
     /// If a `process` panics, the panic propagates out of `run` and the
     /// manager stays consistent. The next `run` does not wait: it first
-    /// dispatches the rest of the interrupted batch (skipping events of fds
-    /// removed meanwhile), so edge-triggered and one-shot events are not
-    /// lost. Level-triggered fds among them may no longer be ready by then,
-    /// which non-blocking fds handle as a spurious wake-up.
+    /// dispatches the rest of the interrupted batch, so edge-triggered and
+    /// one-shot events are not lost. Events of fds removed meanwhile are
+    /// skipped; an fd modified meanwhile still gets the event the kernel
+    /// reported before the change. Level-triggered fds among them may no
+    /// longer be ready by then, which non-blocking fds handle as a spurious
+    /// wake-up.
     ///
     /// ```
     /// use event_manager::{EventManager, MutEventSubscriber};
@@ -199,8 +209,6 @@ impl<T: MutEventSubscriber> EventManager<T> {
         }
 
         let mut dispatched = 0;
-        #[cfg(feature = "remote_endpoint")]
-        let mut requests_pending = false;
         let batch = self
             .ready_events
             .get(self.next_ready..self.ready_len)
@@ -213,7 +221,7 @@ impl<T: MutEventSubscriber> EventManager<T> {
             let Some((owner, fd, data)) = self.registry.resolve(key) else {
                 #[cfg(feature = "remote_endpoint")]
                 {
-                    requests_pending |= key == crate::registry::RESERVED_KEY;
+                    self.endpoint_woken |= key == crate::registry::RESERVED_KEY;
                 }
                 continue;
             };
@@ -231,7 +239,7 @@ impl<T: MutEventSubscriber> EventManager<T> {
         }
 
         #[cfg(feature = "remote_endpoint")]
-        if requests_pending {
+        if std::mem::take(&mut self.endpoint_woken) {
             self.serve_requests()?;
             dispatched += 1;
         }

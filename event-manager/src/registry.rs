@@ -152,8 +152,11 @@ impl Registry {
             self.forget(index);
         }
         if index >= self.fds.len() {
-            // A huge fd number is legal when RLIMIT_NOFILE allows it; if the
-            // table cannot grow to it, refuse the fd rather than abort.
+            // The table costs 16 bytes per fd number up to the highest one
+            // registered, and fd numbers are bounded by RLIMIT_NOFILE. When
+            // the allocator reports that it cannot grow that far, refuse the
+            // fd rather than abort. (With memory overcommit an allocator may
+            // accept a huge table that the system cannot back.)
             if self.fds.try_reserve(index + 1 - self.fds.len()).is_err() {
                 let _ = self
                     .epoll

@@ -59,8 +59,8 @@ pub trait EventSubscriber {
     /// Handles `events`, which became ready on an fd this subscriber registered.
     ///
     /// `ops` changes this subscriber's interest list. `ERROR` and `HANG_UP`
-    /// (and `READ_HANG_UP` when registered) may appear in the event set even
-    /// when only `IN` or `OUT` was asked for.
+    /// may appear in the event set whatever was asked for, and
+    /// `READ_HANG_UP` whenever `IN` was (see the crate docs).
     fn process(&self, events: Events, ops: &mut EventOps);
 
     /// Registers the subscriber's fds; the manager calls it once, from
@@ -139,7 +139,7 @@ pub trait MutEventSubscriber {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SubscriberId {
     /// Which manager issued the id.
-    pub(crate) manager: u32,
+    pub(crate) manager: u64,
     /// Index in that manager's subscriber table.
     pub(crate) slot: u32,
     /// How many subscribers lived in that slot before this one.

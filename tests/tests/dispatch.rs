@@ -231,7 +231,11 @@ fn an_event_of_a_registration_the_manager_forgot_is_skipped() {
         .event_ops(id)
         .unwrap()
         .remove(Events::empty_raw(number));
-    assert_eq!(removed, Err(Error::Epoll(Errno::new(libc::EBADF))));
+    // EBADF, or ENOENT if another test thread already reused the number.
+    assert!(
+        matches!(removed, Err(Error::Epoll(errno)) if errno == Errno::new(libc::EBADF) || errno == Errno::new(libc::ENOENT)),
+        "{removed:?}"
+    );
     duplicate.write(1).unwrap();
 
     assert_eq!(manager.run_with_timeout(0).unwrap(), 0);

@@ -1,7 +1,10 @@
 //! One subscriber, one event, one endpoint request, with the oldest
 //! vmm-sys-util event-manager accepts.
 
-use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+use event_manager::{EventManager, EventOps, Events, MutEventSubscriber, SubscriberOps};
+// The user's own vmm-sys-util: this only compiles if event-manager was
+// built against the same copy.
+use vmm_sys_util::epoll::EventSet;
 use vmm_sys_util::eventfd::EventFd;
 
 struct Reader(EventFd, u64);
