@@ -63,6 +63,11 @@ impl MutEventSubscriber for Probe {
     }
 }
 
+/// A manager of probes with the default ready-list capacity.
+pub fn manager() -> event_manager::EventManager<Probe> {
+    event_manager::EventManager::new().expect("create a manager")
+}
+
 /// A blocking eventfd with counter 0.
 pub fn eventfd() -> EventFd {
     EventFd::new(0).expect("create an eventfd")

@@ -8,12 +8,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex};
 
 use event_manager::{Error, EventManager, EventSet, Events, SubscriberOps};
-use event_manager_tests::{eventfd, ready_eventfd, replace_with_new_eventfd, Probe};
+use event_manager_tests::{eventfd, manager, ready_eventfd, replace_with_new_eventfd, Probe};
 use vmm_sys_util::errno::Error as Errno;
-
-fn manager() -> EventManager<Probe> {
-    EventManager::new().expect("create a manager")
-}
 
 #[test]
 fn each_ready_fd_reaches_its_own_subscriber_with_its_data() {

@@ -7,12 +7,8 @@ use std::os::unix::io::AsRawFd;
 use event_manager::{
     Error, EventManager, EventSet, Events, SubscriberId, SubscriberOps, MAX_READY_EVENTS_CAPACITY,
 };
-use event_manager_tests::{eventfd, ready_eventfd, Probe};
+use event_manager_tests::{eventfd, manager, ready_eventfd, Probe};
 use vmm_sys_util::errno::Error as Errno;
-
-fn manager() -> EventManager<Probe> {
-    EventManager::new().expect("create a manager")
-}
 
 #[test]
 fn a_second_add_of_an_fd_is_refused_whoever_asks() {
