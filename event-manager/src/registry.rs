@@ -49,6 +49,27 @@ impl FdSlot {
             position: 0,
         }
     }
+
+    fn is_registered(&self) -> bool {
+        self.owner != NO_OWNER
+    }
+
+    /// Ends the registration: no owner, and a new generation so that keys
+    /// the kernel still holds for it no longer resolve.
+    fn end(&mut self) {
+        self.owner = NO_OWNER;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// The generation a new registration of this fd number takes: the
+    /// current one, or, if a registration still stands, the one `end` gives.
+    fn next_generation(&self) -> u32 {
+        if self.is_registered() {
+            self.generation.wrapping_add(1)
+        } else {
+            self.generation
+        }
+    }
 }
 
 /// The epoll instance and who owns each fd registered with it.
@@ -105,7 +126,7 @@ impl Registry {
     pub(crate) fn resolve(&self, key: u64) -> Option<(OwnerSlot, RawFd, u32)> {
         let fd = key as u32;
         let slot = self.fds.get(fd as usize)?;
-        if slot.owner == NO_OWNER || u64::from(slot.generation) != key >> 32 {
+        if !slot.is_registered() || u64::from(slot.generation) != key >> 32 {
             return None;
         }
         Some((slot.owner, fd as RawFd, slot.data.load(Ordering::Relaxed)))
@@ -131,14 +152,12 @@ impl Registry {
         }
         // An fd the table still lists can only be accepted by the kernel if
         // the file it named was closed without being removed (the kernel
-        // drops a registration when its file closes). The new registration
-        // then takes the next generation so that leftovers of the old one
-        // are never mistaken for it.
-        let (generation, stale) = match self.fds.get(index) {
-            Some(slot) if slot.owner != NO_OWNER => (slot.generation.wrapping_add(1), true),
-            Some(slot) => (slot.generation, false),
-            None => (0, false),
-        };
+        // drops a registration when its file closes). That record is ended
+        // below, once the kernel has accepted the new registration, which
+        // takes the generation after it.
+        let existing = self.fds.get(index);
+        let stale = existing.is_some_and(FdSlot::is_registered);
+        let generation = existing.map_or(0, FdSlot::next_generation);
         // The kernel checks the fd before the table grows, so a bogus large
         // fd number cannot make us allocate.
         self.epoll
@@ -196,19 +215,20 @@ impl Registry {
         self.owned_slot(owner, fd)?;
         let result = self
             .epoll
-            .ctl(ControlOperation::Delete, fd, EpollEvent::default());
-        match result {
-            Ok(()) => {}
-            // The fd number no longer names the registered file: it was
-            // closed (EBADF) or closed and reused (ENOENT). Keeping the record
-            // would only block the number, so it goes; the error still tells
-            // the caller that the fd was closed before it was removed.
-            Err(ref err) if matches!(err.raw_os_error(), Some(libc::EBADF | libc::ENOENT)) => {}
-            Err(err) => return Err(Error::Epoll(Errno::from(err))),
+            .ctl(ControlOperation::Delete, fd, EpollEvent::default())
+            .map_err(Errno::from);
+        // EBADF or ENOENT: the fd number no longer names the registered file
+        // (closed, or closed and reused). Keeping the record would only block
+        // the number, so it goes either way; the error still tells the
+        // caller that the fd was closed before it was removed.
+        if let Err(errno) = result {
+            if !matches!(errno.errno(), libc::EBADF | libc::ENOENT) {
+                return Err(Error::Epoll(errno));
+            }
         }
         // `owned_slot` succeeded, so the fd is a valid index.
         self.forget(fd as usize);
-        result.map_err(|err| Error::Epoll(Errno::from(err)))
+        result.map_err(Error::Epoll)
     }
 
     /// Deregisters every fd of `owner`.
@@ -224,8 +244,7 @@ impl Registry {
                 .epoll
                 .ctl(ControlOperation::Delete, fd, EpollEvent::default());
             if let Some(slot) = self.fds.get_mut(fd as usize) {
-                slot.owner = NO_OWNER;
-                slot.generation = slot.generation.wrapping_add(1);
+                slot.end();
             }
         }
         fds.clear();
@@ -246,8 +265,7 @@ impl Registry {
     fn forget(&mut self, index: usize) {
         let slot = &mut self.fds[index];
         let (owner, position) = (slot.owner as usize, slot.position as usize);
-        slot.owner = NO_OWNER;
-        slot.generation = slot.generation.wrapping_add(1);
+        slot.end();
         let list = &mut self.owned[owner];
         list.swap_remove(position);
         if let Some(&moved) = list.get(position) {
