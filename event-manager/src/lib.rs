@@ -92,6 +92,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 #[cfg(feature = "remote_endpoint")]
 mod endpoint;
 mod error;
@@ -119,6 +122,9 @@ pub use error::{Error, Result};
 pub use events::{EventOps, Events};
 pub use manager::{EventManager, MAX_READY_EVENTS_CAPACITY};
 pub use subscriber::{EventSubscriber, MutEventSubscriber, SubscriberId, SubscriberOps};
+
+#[cfg(feature = "derive")]
+pub use event_manager_derive::{EventSubscriber, MutEventSubscriber};
 
 /// Runs the Rust examples of the workspace README as doc tests.
 #[cfg(doctest)]

@@ -1,0 +1,178 @@
+//! The derive's own picture of the input: the struct's fields and its
+//! attributes, read from syn's `DeriveInput`.
+
+use proc_macro2::TokenStream;
+use syn::{
+    Attribute, Data, DeriveInput, Fields, GenericArgument, Ident, Member, PathArguments, Type,
+};
+
+use crate::attr::{self, EventAttr, SubscriberAttr};
+
+/// Which trait is derived; it decides the receiver of every method.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `MutEventSubscriber`: methods take `&mut self`.
+    Mut,
+    /// `EventSubscriber`: methods take `&self`.
+    Shared,
+}
+
+impl Kind {
+    pub(crate) fn trait_name(self) -> &'static str {
+        match self {
+            Kind::Mut => "MutEventSubscriber",
+            Kind::Shared => "EventSubscriber",
+        }
+    }
+}
+
+/// Every mistake found so far, reported together at the end.
+#[derive(Default)]
+pub(crate) struct Errors {
+    first: Option<syn::Error>,
+}
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.first {
+            Some(first) => first.combine(error),
+            None => self.first = Some(error),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    /// One `compile_error!` per mistake.
+    pub(crate) fn into_compile_errors(self) -> TokenStream {
+        self.first
+            .map(|error| error.to_compile_error())
+            .unwrap_or_default()
+    }
+}
+
+/// A field of the struct.
+pub(crate) struct Field {
+    pub member: Member,
+    /// The field is written `Option<T>`; `T` is the fd type.
+    pub optional: bool,
+}
+
+/// The derive input, as far as it could be read.
+pub(crate) struct Input<'a> {
+    pub ident: &'a Ident,
+    /// `None` when the input is an enum or a union.
+    pub fields: Option<Vec<Field>>,
+    pub events: Vec<EventAttr>,
+    pub subscriber: SubscriberAttr,
+}
+
+impl<'a> Input<'a> {
+    pub(crate) fn from_syn(input: &'a DeriveInput, kind: Kind, errors: &mut Errors) -> Self {
+        let fields = match &input.data {
+            Data::Struct(data) => Some(fields(&data.fields, errors)),
+            Data::Enum(data) => {
+                errors.push(not_a_struct(kind, data.enum_token, "an enum"));
+                None
+            }
+            Data::Union(data) => {
+                errors.push(not_a_struct(kind, data.union_token, "a union"));
+                None
+            }
+        };
+        let mut events = Vec::new();
+        let mut subscriber = SubscriberAttr::default();
+        for attribute in &input.attrs {
+            if attribute.path().is_ident("event") {
+                events.push(attr::event(attribute, errors));
+            } else if attribute.path().is_ident("subscriber") {
+                attr::subscriber(attribute, &mut subscriber, errors);
+            }
+        }
+        Input {
+            ident: &input.ident,
+            fields,
+            events,
+            subscriber,
+        }
+    }
+}
+
+fn not_a_struct(kind: Kind, token: impl quote::ToTokens, what: &str) -> syn::Error {
+    syn::Error::new_spanned(
+        token,
+        format!(
+            "`#[derive({})]` works on structs, not on {what}: put the fds in a struct's fields",
+            kind.trait_name()
+        ),
+    )
+}
+
+fn fields(fields: &Fields, errors: &mut Errors) -> Vec<Field> {
+    let mut model = Vec::new();
+    for (index, field) in fields.iter().enumerate() {
+        misplaced_attributes(&field.attrs, errors);
+        let member = match &field.ident {
+            Some(name) => Member::Named(name.clone()),
+            None => Member::from(index),
+        };
+        model.push(Field {
+            member,
+            optional: option_inner(&field.ty).is_some(),
+        });
+    }
+    model
+}
+
+/// `#[event]` and `#[subscriber]` belong on the struct; on a field they
+/// would otherwise be accepted and do nothing.
+fn misplaced_attributes(attrs: &[Attribute], errors: &mut Errors) {
+    for attribute in attrs {
+        for name in ["event", "subscriber"] {
+            if attribute.path().is_ident(name) {
+                errors.push(syn::Error::new_spanned(
+                    attribute,
+                    format!(
+                        "`#[{name}]` goes on the struct, not on a field: write it above the struct, \
+                         naming the field with `fd = ...`"
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// `T` when `ty` is written `Option<T>` (or `std::option::Option<T>`,
+/// `core::option::Option<T>`). A type alias of `Option` is not seen
+/// through: the derive reads tokens, not types.
+pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
+    let mut ty = ty;
+    while let Type::Group(group) = ty {
+        ty = &group.elem;
+    }
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let segments = &path.path.segments;
+    let last = segments.last()?;
+    let prefix_ok = match segments.len() {
+        1 => path.path.leading_colon.is_none(),
+        3 => {
+            let root = segments[0].ident.to_string();
+            (root == "std" || root == "core") && segments[1].ident == "option"
+        }
+        _ => false,
+    };
+    if !prefix_ok || last.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    match arguments.args.iter().collect::<Vec<_>>().as_slice() {
+        [GenericArgument::Type(inner)] => Some(inner),
+        _ => None,
+    }
+}

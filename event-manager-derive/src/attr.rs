@@ -1,0 +1,243 @@
+//! Reading `#[event(...)]` and `#[subscriber(...)]` into plain values.
+//!
+//! This module only checks the shape of each key and value; whether a field
+//! exists or a flag is known is `valid.rs`'s job. A malformed key is
+//! reported and skipped, so the keys after it are still read and their
+//! mistakes reported in the same pass.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Expr, ExprLit, Ident, Index, Lit, LitStr, Member, Path, Token};
+
+use crate::ast::Errors;
+
+/// The keys `#[event(...)]` accepts, in the order the docs list them.
+const EVENT_KEYS: &str = "`fd`, `set`, `handler`";
+/// The keys `#[subscriber(...)]` accepts.
+const SUBSCRIBER_KEYS: &str = "`init`, `fallback`, `init_error`, `crate`";
+
+/// One `#[event(...)]` as written.
+pub(crate) struct EventAttr {
+    /// `event(...)`, for mistakes that have no key to point at.
+    pub meta: TokenStream,
+    /// `fd = ...` was written, even if its value was not understood.
+    pub fd_written: bool,
+    pub fd: Option<Member>,
+    pub set: Option<LitStr>,
+    pub handler: Option<Ident>,
+}
+
+/// All `#[subscriber(...)]` attributes of the struct, merged.
+#[derive(Default)]
+pub(crate) struct SubscriberAttr {
+    pub init: Option<Ident>,
+    pub fallback: Option<Ident>,
+    pub init_error: Option<Ident>,
+    pub krate: Option<Path>,
+}
+
+/// Reads one `#[event(...)]`.
+pub(crate) fn event(attr: &Attribute, errors: &mut Errors) -> EventAttr {
+    let mut event = EventAttr {
+        meta: attr.meta.to_token_stream(),
+        fd_written: false,
+        fd: None,
+        set: None,
+        handler: None,
+    };
+    let result = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("fd") {
+            event.fd_written = true;
+            let value = meta.value()?.parse::<Expr>()?;
+            store(&mut event.fd, &meta, fd_value(value), errors);
+        } else if meta.path.is_ident("set") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(&mut event.set, &meta, set_value(value), errors);
+        } else if meta.path.is_ident("handler") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(
+                &mut event.handler,
+                &meta,
+                method_value("handler", value),
+                errors,
+            );
+        } else {
+            unknown_key(&meta, "event", EVENT_KEYS, errors)?;
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        errors.push(error);
+    }
+    event
+}
+
+/// Reads one `#[subscriber(...)]` into `into`, so that a key repeated in a
+/// second attribute is a duplicate like one repeated in the first.
+pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &mut Errors) {
+    let result = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("init") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(&mut into.init, &meta, method_value("init", value), errors);
+        } else if meta.path.is_ident("fallback") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(
+                &mut into.fallback,
+                &meta,
+                method_value("fallback", value),
+                errors,
+            );
+        } else if meta.path.is_ident("init_error") {
+            let value = meta.value()?.parse::<Expr>()?;
+            let method = method_value("init_error", value);
+            store(&mut into.init_error, &meta, method, errors);
+        } else if meta.path.is_ident("crate") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(&mut into.krate, &meta, crate_value(value), errors);
+        } else {
+            unknown_key(&meta, "subscriber", SUBSCRIBER_KEYS, errors)?;
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        errors.push(error);
+    }
+}
+
+/// Keeps the first value of a key; a second one is a mistake.
+fn store<T>(
+    slot: &mut Option<T>,
+    meta: &ParseNestedMeta,
+    value: syn::Result<T>,
+    errors: &mut Errors,
+) {
+    let key = meta
+        .path
+        .get_ident()
+        .map(Ident::to_string)
+        .unwrap_or_default();
+    match value {
+        Err(error) => errors.push(error),
+        Ok(_) if slot.is_some() => errors.push(syn::Error::new_spanned(
+            &meta.path,
+            format!("duplicate key `{key}`: it may appear once per attribute"),
+        )),
+        Ok(value) => *slot = Some(value),
+    }
+}
+
+/// Reports a key the attribute does not know and skips its value.
+fn unknown_key(
+    meta: &ParseNestedMeta,
+    attr: &str,
+    keys: &str,
+    errors: &mut Errors,
+) -> syn::Result<()> {
+    let name = path_text(&meta.path);
+    errors.push(syn::Error::new_spanned(
+        &meta.path,
+        format!("unknown key `{name}` in `#[{attr}]`, expected one of {keys}"),
+    ));
+    if meta.input.peek(Token![=]) {
+        meta.value()?.parse::<Expr>()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        meta.parse_nested_meta(|nested| {
+            if nested.input.peek(Token![=]) {
+                nested.value()?.parse::<Expr>()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn path_text(path: &Path) -> String {
+    let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    names.join("::")
+}
+
+/// Looks through the invisible groups that `macro_rules!` puts around
+/// fragments it passes on, so a derive inside a macro reads the same.
+fn unwrap_groups(mut expr: Expr) -> Expr {
+    while let Expr::Group(group) = expr {
+        expr = *group.expr;
+    }
+    expr
+}
+
+/// A plain identifier: `name`, not `a::b`, `Self::name` or `name::<T>`.
+fn single_ident(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path.path.get_ident(),
+        _ => None,
+    }
+}
+
+fn fd_value(value: Expr) -> syn::Result<Member> {
+    let value = unwrap_groups(value);
+    if let Some(name) = single_ident(&value) {
+        return Ok(Member::Named(name.clone()));
+    }
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Int(index),
+        ..
+    }) = &value
+    {
+        if index.suffix().is_empty() {
+            if let Ok(number) = index.base10_parse::<u32>() {
+                return Ok(Member::Unnamed(Index {
+                    index: number,
+                    span: index.span(),
+                }));
+            }
+        }
+    }
+    let hint = match &value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) => format!(
+            "`fd` takes a field name, not a string: write `fd = {}`",
+            text.value()
+        ),
+        _ => "`fd` takes a field name or a tuple index, e.g. `fd = kick` or `fd = 0`".to_owned(),
+    };
+    Err(syn::Error::new_spanned(value, hint))
+}
+
+fn set_value(value: Expr) -> syn::Result<LitStr> {
+    match unwrap_groups(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text), ..
+        }) => Ok(text),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`set` takes a string of `EventSet` flags joined by `|`, e.g. `set = \"IN | EDGE_TRIGGERED\"`",
+        )),
+    }
+}
+
+fn method_value(key: &str, value: Expr) -> syn::Result<Ident> {
+    let value = unwrap_groups(value);
+    match single_ident(&value) {
+        Some(name) => Ok(name.clone()),
+        None => Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` takes the name of a method of this type, e.g. `{key} = on_event`"),
+        )),
+    }
+}
+
+fn crate_value(value: Expr) -> syn::Result<Path> {
+    match unwrap_groups(value) {
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text), ..
+        }) => text.parse::<Path>(),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`crate` takes the path of the event-manager crate, e.g. `crate = my_runtime::event_manager`",
+        )),
+    }
+}

@@ -1,0 +1,238 @@
+//! Turning a checked `Plan` into the trait impl.
+//!
+//! Tokens that stand for something the user wrote (a field, a handler, a
+//! flag) are located at the user's token, so that rustc's own errors (a
+//! field that is not an fd, a handler with the wrong signature) land on the
+//! attribute. They keep call-site hygiene, so lints treat them as generated
+//! code. Every path is absolute, and the impl adds no names to the user's
+//! scope.
+
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Ident, Member, Path};
+
+use crate::ast::{Errors, Input, Kind};
+use crate::valid::{self, Plan, Watch};
+
+/// The whole derive: parse, validate, expand; on mistakes, the errors and
+/// an empty impl, so the user's other uses of the trait do not add errors
+/// of their own.
+pub(crate) fn derive(input: &DeriveInput, kind: Kind) -> TokenStream {
+    let mut errors = Errors::default();
+    let model = Input::from_syn(input, kind, &mut errors);
+    let stub_crate = model
+        .subscriber
+        .krate
+        .clone()
+        .unwrap_or_else(valid::default_crate);
+    match valid::check(model, &mut errors) {
+        Some(plan) if errors.is_empty() => subscriber_impl(input, kind, &plan),
+        _ => {
+            let stub = stub_impl(input, kind, &stub_crate);
+            let errors = errors.into_compile_errors();
+            quote!(#errors #stub)
+        }
+    }
+}
+
+/// A span that points at the user's token but resolves like the rest of
+/// the generated code.
+fn at(span: Span) -> Span {
+    Span::call_site().located_at(span)
+}
+
+fn receiver(kind: Kind) -> TokenStream {
+    match kind {
+        Kind::Mut => quote!(&mut self),
+        Kind::Shared => quote!(&self),
+    }
+}
+
+/// `&mut Self` or `&Self`: the first parameter of every method the user names.
+fn self_type(kind: Kind) -> TokenStream {
+    match kind {
+        Kind::Mut => quote!(&mut Self),
+        Kind::Shared => quote!(&Self),
+    }
+}
+
+fn trait_path(kind: Kind, krate: &Path) -> TokenStream {
+    let name = Ident::new(kind.trait_name(), Span::call_site());
+    quote!(#krate::#name)
+}
+
+/// Calls `Self::method` through a fn pointer of the expected type: a method
+/// with another signature fails right there, at the user's method name,
+/// with "expected fn pointer `...`". The pointer is a constant, so the
+/// optimizer calls the method directly.
+fn checked_call(method: &Ident, signature: TokenStream, arguments: TokenStream) -> TokenStream {
+    let span = at(method.span());
+    let method = respanned(method, span);
+    quote_spanned! {span=>
+        {
+            let method: #signature = Self::#method;
+            method(#arguments)
+        }
+    }
+}
+
+fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    let self_type = self_type(kind);
+    let receiver = receiver(kind);
+    let trait_path = trait_path(kind, krate);
+    let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
+    let ident = &input.ident;
+
+    let registrations = plan
+        .watches
+        .iter()
+        .map(|watch| registration(watch, kind, plan));
+    let init_hook = plan.init.as_ref().map(|method| {
+        let call = checked_call(
+            method,
+            quote!(fn(#self_type, &mut #krate::EventOps<'_>)),
+            quote!(self, ops),
+        );
+        quote!(#call;)
+    });
+    let handler_signature = quote!(fn(#self_type, #krate::Events, &mut #krate::EventOps<'_>));
+    let arms = plan.watches.iter().map(|watch| {
+        let tag = Literal::u32_suffixed(watch.tag);
+        let call = checked_call(
+            &watch.handler,
+            handler_signature.clone(),
+            quote!(self, events, ops),
+        );
+        quote!(#tag => #call,)
+    });
+    let fallback = match &plan.fallback {
+        Some(method) => checked_call(method, handler_signature.clone(), quote!(self, events, ops)),
+        None => quote!({}),
+    };
+
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #trait_path for #ident #type_generics #where_clause {
+            fn init(#receiver, ops: &mut #krate::EventOps<'_>) {
+                #(#registrations)*
+                #init_hook
+            }
+
+            fn process(#receiver, events: #krate::Events, ops: &mut #krate::EventOps<'_>) {
+                match #krate::Events::data(&events) {
+                    #(#arms)*
+                    _ => #fallback,
+                }
+            }
+        }
+    }
+}
+
+/// `init`'s code for one watched field.
+fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    let self_type = self_type(kind);
+    let tag = Literal::u32_suffixed(watch.tag);
+    let flags = watch.flags.iter().map(|flag| {
+        let flag = respanned(flag, at(flag.span()));
+        quote!(#krate::EventSet::#flag)
+    });
+    // Everything in the registration call is located at the field, so that
+    // a field that is not an fd is reported there and nowhere else.
+    let field_span = at(watch.member.span());
+    let member = relocated(&watch.member, field_span);
+    let field_krate = respan(krate.to_token_stream(), field_span);
+    let register = quote_spanned! {field_span=>
+        #field_krate::EventOps::add(ops, #field_krate::Events::with_data(source, #tag, interest))
+    };
+    let registered = if watch.optional {
+        quote_spanned! {field_span=>
+            match &self.#member {
+                ::core::option::Option::Some(source) => #register,
+                ::core::option::Option::None => ::core::result::Result::Ok(()),
+            }
+        }
+    } else {
+        quote_spanned! {field_span=>
+            {
+                let source = &self.#member;
+                #register
+            }
+        }
+    };
+    let field_name = &watch.field_name;
+    let on_error = match &plan.init_error {
+        Some(method) => {
+            let call = checked_call(
+                method,
+                quote!(fn(#self_type, &'static str, #krate::Error)),
+                quote!(self, #field_name, error),
+            );
+            quote!(#call;)
+        }
+        None => quote! {
+            #krate::__private::registration_failed::<Self>(#field_name, error);
+        },
+    };
+    quote! {
+        {
+            let interest = #(#flags)|*;
+            if let ::core::result::Result::Err(error) = #registered {
+                #on_error
+            }
+        }
+    }
+}
+
+/// `tokens` with every token, nested ones too, located at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// The same identifier (raw or not) at another span.
+fn respanned(ident: &Ident, span: Span) -> Ident {
+    let mut ident = ident.clone();
+    ident.set_span(span);
+    ident
+}
+
+fn relocated(member: &Member, span: Span) -> TokenStream {
+    match member {
+        Member::Named(name) => respanned(name, span).into_token_stream(),
+        Member::Unnamed(index) => syn::Index {
+            index: index.index,
+            span,
+        }
+        .into_token_stream(),
+    }
+}
+
+/// What the derive emits beside its errors: an impl that does nothing, so
+/// that `manager.add_subscriber(device)` elsewhere does not fail as well.
+fn stub_impl(input: &DeriveInput, kind: Kind, krate: &Path) -> TokenStream {
+    let receiver = receiver(kind);
+    let trait_path = trait_path(kind, krate);
+    let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
+    let ident = &input.ident;
+    quote! {
+        #[automatically_derived]
+        impl #impl_generics #trait_path for #ident #type_generics #where_clause {
+            fn init(#receiver, _: &mut #krate::EventOps<'_>) {}
+            fn process(#receiver, _: #krate::Events, _: &mut #krate::EventOps<'_>) {}
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Rules that span attributes and fields: every `#[event]` names a field
+//! that exists and that no other `#[event]` names, has a handler, and
+//! spells its flags right. The result is a `Plan` that `expand.rs` turns
+//! into code without further checks.
+
+use syn::spanned::Spanned;
+use syn::{Ident, LitStr, Member, Path};
+
+use crate::ast::{Errors, Input};
+
+/// The flags `set` accepts: the `EventSet` constants, by name.
+pub(crate) const FLAGS: [&str; 10] = [
+    "IN",
+    "OUT",
+    "ERROR",
+    "READ_HANG_UP",
+    "HANG_UP",
+    "EDGE_TRIGGERED",
+    "ONE_SHOT",
+    "PRIORITY",
+    "WAKE_UP",
+    "EXCLUSIVE",
+];
+
+/// The flags the kernel accepts beside `EXCLUSIVE` (`epoll_ctl(2)`).
+const EXCLUSIVE_COMPANIONS: [&str; 6] =
+    ["IN", "OUT", "ERROR", "HANG_UP", "EDGE_TRIGGERED", "WAKE_UP"];
+
+/// What the generated code does for one `#[event]`.
+pub(crate) struct Watch {
+    /// `events.data()` of this fd's registration: its attribute's position.
+    pub tag: u32,
+    /// The field, spanned at the `fd = ...` value.
+    pub member: Member,
+    /// The field's name or index as the user wrote it, for messages.
+    pub field_name: String,
+    pub optional: bool,
+    /// `EventSet` constant names, spanned at the `set` string (or at the
+    /// field when `set` is left out).
+    pub flags: Vec<Ident>,
+    pub handler: Ident,
+}
+
+/// Everything `expand.rs` needs for the impl.
+pub(crate) struct Plan {
+    pub watches: Vec<Watch>,
+    pub init: Option<Ident>,
+    pub fallback: Option<Ident>,
+    pub init_error: Option<Ident>,
+    pub krate: Path,
+}
+
+/// The runtime crate's path when `crate = ...` is not given.
+pub(crate) fn default_crate() -> Path {
+    syn::parse_quote!(::event_manager)
+}
+
+pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
+    let Input {
+        ident,
+        fields,
+        events,
+        subscriber,
+        ..
+    } = input;
+    // An enum or union has already been reported; its attributes are still
+    // read so that their own mistakes show up in the same pass.
+    let is_struct = fields.is_some();
+    let fields = fields.unwrap_or_default();
+    if events.is_empty() && is_struct {
+        errors.push(syn::Error::new_spanned(
+            ident,
+            format!(
+                "`{ident}` has no `#[event(...)]` attribute: add one per fd to watch, \
+                 e.g. `#[event(fd = field_name)]` above the struct"
+            ),
+        ));
+    }
+    let mut watches: Vec<Watch> = Vec::new();
+    for (position, event) in events.into_iter().enumerate() {
+        let Some(member) = event.fd else {
+            if !event.fd_written {
+                errors.push(syn::Error::new_spanned(
+                    &event.meta,
+                    "`#[event]` needs `fd = field`, the field that holds the fd to watch",
+                ));
+            }
+            continue;
+        };
+        let field = fields.iter().find(|field| field.member == member);
+        if field.is_none() && is_struct {
+            errors.push(unknown_field(ident, &member, &fields));
+        }
+        if watches.iter().any(|watch| watch.member == member) {
+            errors.push(syn::Error::new(
+                member.span(),
+                format!(
+                    "field `{}` is already watched by an earlier `#[event]`: \
+                     one `#[event]` per fd, with all its flags in one `set`",
+                    member_text(&member)
+                ),
+            ));
+            continue;
+        }
+        let handler = match (event.handler, &member) {
+            (Some(handler), _) => handler,
+            (None, Member::Named(name)) => {
+                let name = name.to_string();
+                let name = name.strip_prefix("r#").unwrap_or(&name);
+                Ident::new(&format!("on_{name}"), member.span())
+            }
+            (None, Member::Unnamed(index)) => {
+                errors.push(syn::Error::new(
+                    index.span,
+                    format!(
+                        "field `{}` has no name to make a handler name from: \
+                         add `handler = method` to this `#[event]`",
+                        index.index
+                    ),
+                ));
+                continue;
+            }
+        };
+        let flags = match &event.set {
+            Some(set) => match flags(set, errors) {
+                Some(flags) => flags,
+                None => continue,
+            },
+            None => vec![Ident::new("IN", member.span())],
+        };
+        watches.push(Watch {
+            tag: u32::try_from(position).unwrap_or(u32::MAX),
+            field_name: member_text(&member),
+            member,
+            optional: field.is_some_and(|field| field.optional),
+            flags,
+            handler,
+        });
+    }
+    if !errors.is_empty() {
+        return None;
+    }
+    Some(Plan {
+        watches,
+        init: subscriber.init,
+        fallback: subscriber.fallback,
+        init_error: subscriber.init_error,
+        krate: subscriber.krate.unwrap_or_else(default_crate),
+    })
+}
+
+fn member_text(member: &Member) -> String {
+    match member {
+        Member::Named(name) => name.to_string(),
+        Member::Unnamed(index) => index.index.to_string(),
+    }
+}
+
+fn unknown_field(ident: &Ident, member: &Member, fields: &[crate::ast::Field]) -> syn::Error {
+    let named = fields
+        .iter()
+        .all(|field| matches!(field.member, Member::Named(_)));
+    let listed: Vec<String> = fields
+        .iter()
+        .map(|field| format!("`{}`", member_text(&field.member)))
+        .collect();
+    let message = match (member, named, fields.is_empty()) {
+        (_, _, true) => format!(
+            "`{ident}` has no fields, so there is no field `{}` to watch",
+            member_text(member)
+        ),
+        (Member::Unnamed(_), true, false) => format!(
+            "`{ident}` has named fields: write `fd = name`, one of {}",
+            listed.join(", ")
+        ),
+        (Member::Named(_), false, false) => format!(
+            "`{ident}` is a tuple struct: write `fd = index`, one of {}",
+            listed.join(", ")
+        ),
+        _ => format!(
+            "no field `{}` in `{ident}`, expected one of {}",
+            member_text(member),
+            listed.join(", ")
+        ),
+    };
+    syn::Error::new(member.span(), message)
+}
+
+/// Splits `"IN | EDGE_TRIGGERED"` into `EventSet` constant names, or
+/// reports every bad flag in it.
+pub(crate) fn flags(set: &LitStr, errors: &mut Errors) -> Option<Vec<Ident>> {
+    let text = set.value();
+    let expected = FLAGS.map(|flag| format!("`{flag}`")).join(", ");
+    let fail =
+        |errors: &mut Errors, message: String| errors.push(syn::Error::new(set.span(), message));
+    if text.trim().is_empty() {
+        fail(
+            errors,
+            format!("`set` names no flag, expected flags joined by `|` from {expected}"),
+        );
+        return None;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    let mut bad = false;
+    for name in text.split('|').map(str::trim) {
+        if name.is_empty() {
+            fail(
+                errors,
+                format!("empty flag in `set = \"{text}\"`: join flags with single `|`"),
+            );
+        } else if !FLAGS.contains(&name) {
+            let hint = FLAGS
+                .iter()
+                .find(|flag| {
+                    flag.eq_ignore_ascii_case(name) || name.strip_prefix("EPOLL") == Some(flag)
+                })
+                .map(|flag| format!(" (did you mean `{flag}`?)"))
+                .unwrap_or_default();
+            fail(
+                errors,
+                format!("unknown flag `{name}` in `set`{hint}, expected one of {expected}"),
+            );
+        } else if names.contains(&name) {
+            fail(errors, format!("flag `{name}` appears twice in `set`"));
+        } else {
+            names.push(name);
+            continue;
+        }
+        bad = true;
+    }
+    let exclusive_with = names
+        .iter()
+        .find(|name| !EXCLUSIVE_COMPANIONS.contains(name) && **name != "EXCLUSIVE");
+    if let (true, Some(other)) = (names.contains(&"EXCLUSIVE"), exclusive_with) {
+        fail(
+            errors,
+            format!(
+                "the kernel refuses `EXCLUSIVE` together with `{other}` (EINVAL); beside `EXCLUSIVE`, \
+                 `set` may hold `IN`, `OUT`, `ERROR`, `HANG_UP`, `EDGE_TRIGGERED` and `WAKE_UP`"
+            ),
+        );
+        bad = true;
+    }
+    if bad {
+        return None;
+    }
+    Some(
+        names
+            .into_iter()
+            .map(|name| Ident::new(name, set.span()))
+            .collect(),
+    )
+}

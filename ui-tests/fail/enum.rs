@@ -1,0 +1,10 @@
+use event_manager::MutEventSubscriber;
+use vmm_sys_util::eventfd::EventFd;
+
+#[derive(MutEventSubscriber)]
+#[event(fd = kick)]
+enum Device {
+    Idle(EventFd),
+}
+
+fn main() {}

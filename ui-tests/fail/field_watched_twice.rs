@@ -1,0 +1,16 @@
+use event_manager::{EventOps, Events, MutEventSubscriber};
+use vmm_sys_util::eventfd::EventFd;
+
+#[derive(MutEventSubscriber)]
+#[event(fd = kick, set = "IN")]
+#[event(fd = kick, set = "OUT", handler = on_kick_out)]
+struct Device {
+    kick: EventFd,
+}
+
+impl Device {
+    fn on_kick(&mut self, _events: Events, _ops: &mut EventOps) {}
+    fn on_kick_out(&mut self, _events: Events, _ops: &mut EventOps) {}
+}
+
+fn main() {}

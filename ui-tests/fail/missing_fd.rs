@@ -1,0 +1,14 @@
+use event_manager::{EventOps, Events, MutEventSubscriber};
+use vmm_sys_util::eventfd::EventFd;
+
+#[derive(MutEventSubscriber)]
+#[event(set = "IN", handler = on_kick)]
+struct Device {
+    kick: EventFd,
+}
+
+impl Device {
+    fn on_kick(&mut self, _events: Events, _ops: &mut EventOps) {}
+}
+
+fn main() {}
