@@ -97,8 +97,19 @@
 //! A handler that changes its fd's interest keeps the tag by passing
 //! `events.data()` on:
 //!
-//! ```ignore
-//! ops.modify(Events::with_data(&self.conn, events.data(), EventSet::OUT))?;
+//! ```
+//! # use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
+//! # use std::os::unix::net::UnixStream;
+//! # #[derive(MutEventSubscriber)]
+//! # #[event(fd = conn)]
+//! # struct Connection { conn: UnixStream }
+//! # impl Connection {
+//! fn on_conn(&mut self, events: Events, ops: &mut EventOps) {
+//!     // ... a reply is queued: wait until the socket is writable.
+//!     ops.modify(Events::with_data(&self.conn, events.data(), EventSet::OUT))
+//!         .expect("change the interest of a registered fd");
+//! }
+//! # }
 //! ```
 //!
 //! An fd added later from a handler (an `Option` field that became `Some`)

@@ -24,6 +24,59 @@
 //!
 //! # Example
 //!
+//! With the `derive` feature, one `#[event]` attribute per fd writes
+//! `init` and `process`: each fd is registered with its own data tag, and
+//! its events go to its own method (`on_<field>` unless `handler = ...`
+//! names another). The [`event_manager_derive`](https://docs.rs/event-manager-derive)
+//! docs list every key.
+//!
+#![cfg_attr(feature = "derive", doc = "```")]
+#![cfg_attr(not(feature = "derive"), doc = "```ignore")]
+//! use event_manager::{EventManager, EventOps, Events, MutEventSubscriber, SubscriberOps};
+//! use std::io::Read;
+//! use std::os::unix::net::UnixStream;
+//! use vmm_sys_util::eventfd::EventFd;
+//!
+//! #[derive(MutEventSubscriber)]
+//! #[event(fd = doorbell)]
+//! #[event(fd = socket, set = "IN | READ_HANG_UP")]
+//! struct Device {
+//!     doorbell: EventFd,
+//!     socket: UnixStream,
+//!     rings: u64,
+//!     received: Vec<u8>,
+//! }
+//!
+//! impl Device {
+//!     fn on_doorbell(&mut self, _events: Events, _ops: &mut EventOps) {
+//!         self.rings += self.doorbell.read().unwrap_or(0);
+//!     }
+//!
+//!     fn on_socket(&mut self, events: Events, ops: &mut EventOps) {
+//!         let mut buffer = [0; 64];
+//!         match self.socket.read(&mut buffer) {
+//!             Ok(0) | Err(_) => ops.remove(events).expect("deregister the socket"),
+//!             Ok(read) => self.received.extend_from_slice(&buffer[..read]),
+//!         }
+//!     }
+//! }
+//!
+//! let (socket, mut peer) = UnixStream::pair().unwrap();
+//! let device = Device { doorbell: EventFd::new(0).unwrap(), socket, rings: 0, received: Vec::new() };
+//! let mut manager = EventManager::new().expect("create the epoll instance");
+//! let id = manager.add_subscriber(device);
+//!
+//! manager.subscriber_mut(id).unwrap().doorbell.write(1).unwrap();
+//! std::io::Write::write_all(&mut peer, b"hello").unwrap();
+//! assert_eq!(manager.run().unwrap(), 2);
+//! let device = manager.subscriber_mut(id).unwrap();
+//! assert_eq!((device.rings, &device.received[..]), (1, &b"hello"[..]));
+//! ```
+//!
+//! The traits can be implemented by hand as well, here for a subscriber
+//! that counts the writes to its eventfd and stops watching it after
+//! three:
+//!
 //! ```
 //! use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
 //! use vmm_sys_util::eventfd::EventFd;
@@ -85,6 +138,9 @@
 //!
 //! # Feature flags
 //!
+//! - `derive` (off by default): `#[derive(MutEventSubscriber)]` and
+//!   `#[derive(EventSubscriber)]`, re-exported from `event-manager-derive`
+//!   under the names of the traits they implement.
 //! - `remote_endpoint` (off by default): `EventManager::remote_endpoint`
 //!   and `RemoteEndpoint`, and the error variants `ChannelSend`,
 //!   `ChannelRecv` and `EventFd`.
