@@ -55,6 +55,23 @@ pub(crate) fn default_crate() -> Path {
     syn::parse_quote!(::event_manager)
 }
 
+/// Method names that `Self::name` would resolve to the trait method the
+/// derive is writing, unless the type has an inherent method of that name:
+/// a handler by that name could call itself forever.
+const TRAIT_METHODS: [&str; 2] = ["init", "process"];
+
+fn check_method_name(key: &str, method: &Ident, errors: &mut Errors) {
+    if TRAIT_METHODS.iter().any(|name| method == name) {
+        errors.push(syn::Error::new(
+            method.span(),
+            format!(
+                "`{key} = {method}` names a method of the trait being derived, which would call \
+                 itself: give the method another name"
+            ),
+        ));
+    }
+}
+
 pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
     let Input {
         ident,
@@ -103,7 +120,10 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
             continue;
         }
         let handler = match (event.handler, &member) {
-            (Some(handler), _) => handler,
+            (Some(handler), _) => {
+                check_method_name("handler", &handler, errors);
+                handler
+            }
             (None, Member::Named(name)) => {
                 let name = name.to_string();
                 let name = name.strip_prefix("r#").unwrap_or(&name);
@@ -136,6 +156,16 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
             flags,
             handler,
         });
+    }
+    let container_methods = [
+        ("init", &subscriber.init),
+        ("fallback", &subscriber.fallback),
+        ("init_error", &subscriber.init_error),
+    ];
+    for (key, method) in container_methods {
+        if let Some(method) = method {
+            check_method_name(key, method, errors);
+        }
     }
     if !errors.is_empty() {
         return None;
