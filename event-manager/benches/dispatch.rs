@@ -1,36 +1,72 @@
-//! Cost per dispatched event with 200 level-triggered eventfds that are
-//! always ready (never drained), so every `run` dispatches 200 events.
+//! The manager's costs, per dispatched event (or per operation), with
+//! criterion:
 //!
-//! `floor` is a bare `epoll_wait` loop that keeps an index in the epoll
-//! data and bumps a counter per event: what any event loop has to pay.
-//! The other rows are this crate with one subscriber type (static
-//! dispatch) and behind `Box<dyn MutEventSubscriber>`.
+//! - `ready_200`: 200 subscribers whose eventfds are always ready and never
+//!   drained (level-triggered), so every `run` dispatches 200 events; with
+//!   the subscribers as one concrete type, `Arc<Mutex<_>>`,
+//!   `Arc<dyn EventSubscriber>` with inner mutability, and two types mixed
+//!   behind `Arc<Mutex<dyn MutEventSubscriber + Send>>` with data tags.
+//!   `floor` is a bare `epoll_wait` loop that keeps an index in the epoll
+//!   data: what any event loop has to pay.
+//! - `sparse_200`: 200 subscribers, one in 23 ready.
+//! - `large_10000`: 10,000 subscribers, 1% ready.
+//! - `drain_200`: 200 eventfds written before each run (not timed) and read
+//!   by their handlers.
+//! - `churn`: `add_subscriber` and `remove_subscriber` of a one-fd
+//!   subscriber, against two bare `epoll_ctl` calls.
+//! - `endpoint`: `RemoteEndpoint::call_blocking` to a loop on another thread.
 //!
-//! Run with `cargo bench -p event-manager --bench dispatch`.
+//! Run with `cargo bench -p event-manager --features remote_endpoint --bench
+//! dispatch`. The side-by-side comparison with other event loops is in
+//! `benches/peers` at the root of the workspace.
 
 use std::hint::black_box;
 use std::os::unix::io::AsRawFd;
+#[cfg(feature = "remote_endpoint")]
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use event_manager::{
+    EventManager, EventOps, EventSet, EventSubscriber, Events, MutEventSubscriber, SubscriberOps,
+};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent};
 use vmm_sys_util::eventfd::EventFd;
 
-const SUBSCRIBERS: usize = 200;
-
-fn ready_eventfds() -> Vec<EventFd> {
-    (0..SUBSCRIBERS)
-        .map(|_| {
+/// `count` eventfds, every `ready_every`-th one written once.
+fn eventfds(count: usize, ready_every: usize) -> Vec<EventFd> {
+    (0..count)
+        .map(|index| {
             let fd = EventFd::new(0).expect("eventfd");
-            fd.write(1).expect("write eventfd");
+            if index % ready_every == 0 {
+                fd.write(1).expect("write eventfd");
+            }
             fd
         })
         .collect()
 }
 
+fn ready_count(count: usize, ready_every: usize) -> u64 {
+    count.div_ceil(ready_every) as u64
+}
+
+/// One fd, a counter; reads the fd first when `drain` is set.
 struct Counter {
     fd: EventFd,
+    drain: bool,
     events: u64,
+}
+
+impl Counter {
+    fn new(fd: EventFd) -> Self {
+        Counter {
+            fd,
+            drain: false,
+            events: 0,
+        }
+    }
 }
 
 impl MutEventSubscriber for Counter {
@@ -40,13 +76,74 @@ impl MutEventSubscriber for Counter {
     }
 
     fn process(&mut self, events: Events, _ops: &mut EventOps) {
+        if self.drain {
+            self.fd.read().expect("read eventfd");
+        }
         black_box(events);
         self.events += 1;
     }
 }
 
-fn floor(c: &mut Criterion) {
-    let fds = ready_eventfds();
+/// A `&self` subscriber that counts through an atomic.
+struct SharedCounter {
+    fd: EventFd,
+    events: AtomicU64,
+}
+
+impl EventSubscriber for SharedCounter {
+    fn init(&self, ops: &mut EventOps) {
+        ops.add(Events::new(&self.fd, EventSet::IN))
+            .expect("register");
+    }
+
+    fn process(&self, events: Events, _ops: &mut EventOps) {
+        black_box(events);
+        self.events.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A second type for the mixed row: two fds told apart by data tag.
+struct Pair {
+    fds: [EventFd; 2],
+    events: [u64; 2],
+}
+
+impl MutEventSubscriber for Pair {
+    fn init(&mut self, ops: &mut EventOps) {
+        for (tag, fd) in (0..).zip(&self.fds) {
+            ops.add(Events::with_data(fd, tag, EventSet::IN))
+                .expect("register");
+        }
+    }
+
+    fn process(&mut self, events: Events, _ops: &mut EventOps) {
+        match events.data() {
+            0 => self.events[0] += 1,
+            1 => self.events[1] += 1,
+            _ => {}
+        }
+    }
+}
+
+type SharedDyn = Arc<Mutex<dyn MutEventSubscriber + Send>>;
+
+fn bench_run<T: MutEventSubscriber>(
+    group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    manager: &mut EventManager<T>,
+    expected: u64,
+) {
+    assert_eq!(
+        manager.run_with_timeout(0).expect("run") as u64,
+        expected,
+        "{name}"
+    );
+    group.bench_function(name, |b| {
+        b.iter(|| black_box(manager.run_with_timeout(0).expect("run")))
+    });
+}
+
+fn floor(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, fds: &[EventFd]) {
     let epoll = Epoll::new().expect("epoll");
     for (index, fd) in fds.iter().enumerate() {
         epoll
@@ -58,37 +155,217 @@ fn floor(c: &mut Criterion) {
             .expect("epoll_ctl");
     }
     let mut ready = vec![EpollEvent::default(); 256];
-    let mut counters = vec![0u64; SUBSCRIBERS];
-    let mut group = c.benchmark_group("dispatch_200_ready");
-    group.throughput(Throughput::Elements(SUBSCRIBERS as u64));
+    let mut counters = vec![0u64; fds.len()];
     group.bench_function("floor", |b| {
         b.iter(|| {
-            let count = epoll.wait(-1, &mut ready).expect("epoll_wait");
+            let count = epoll.wait(0, &mut ready).expect("epoll_wait");
             for event in &ready[..count] {
                 counters[event.data() as usize] += 1;
             }
             black_box(count)
         })
     });
-
-    let mut manager = EventManager::<Counter>::new().expect("manager");
-    for fd in ready_eventfds() {
-        manager.add_subscriber(Counter { fd, events: 0 });
-    }
-    group.bench_function("event_manager", |b| {
-        b.iter(|| black_box(manager.run().expect("run")))
-    });
-
-    let mut boxed = EventManager::<Box<dyn MutEventSubscriber>>::new().expect("manager");
-    for fd in ready_eventfds() {
-        boxed.add_subscriber(Box::new(Counter { fd, events: 0 }));
-    }
-    group.bench_function("event_manager_boxed", |b| {
-        b.iter(|| black_box(boxed.run().expect("run")))
-    });
-    group.finish();
-    black_box(counters);
 }
 
-criterion_group!(benches, floor);
+fn level_shape(c: &mut Criterion, name: &str, count: usize, ready_every: usize) {
+    let expected = ready_count(count, ready_every);
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(expected));
+    floor(&mut group, &eventfds(count, ready_every));
+
+    let mut plain = EventManager::<Counter>::new().expect("manager");
+    for fd in eventfds(count, ready_every) {
+        plain.add_subscriber(Counter::new(fd));
+    }
+    bench_run(&mut group, "plain", &mut plain, expected);
+    drop(plain);
+
+    let mut locked = EventManager::<Arc<Mutex<Counter>>>::new().expect("manager");
+    for fd in eventfds(count, ready_every) {
+        locked.add_subscriber(Arc::new(Mutex::new(Counter::new(fd))));
+    }
+    bench_run(&mut group, "arc_mutex", &mut locked, expected);
+    drop(locked);
+
+    let mut shared = EventManager::<Arc<dyn EventSubscriber>>::new().expect("manager");
+    for fd in eventfds(count, ready_every) {
+        shared.add_subscriber(Arc::new(SharedCounter {
+            fd,
+            events: AtomicU64::new(0),
+        }));
+    }
+    bench_run(
+        &mut group,
+        "arc_dyn_event_subscriber",
+        &mut shared,
+        expected,
+    );
+    drop(shared);
+
+    // Two types: a `Pair` with two fds, then a `Counter`, and again.
+    let mut mixed = EventManager::<SharedDyn>::new().expect("manager");
+    let mut fds = eventfds(count, ready_every).into_iter();
+    while let Some(first) = fds.next() {
+        let subscriber: SharedDyn = match fds.next() {
+            Some(second) => Arc::new(Mutex::new(Pair {
+                fds: [first, second],
+                events: [0; 2],
+            })),
+            None => Arc::new(Mutex::new(Counter::new(first))),
+        };
+        mixed.add_subscriber(subscriber);
+        if let Some(single) = fds.next() {
+            mixed.add_subscriber(Arc::new(Mutex::new(Counter::new(single))));
+        }
+    }
+    bench_run(&mut group, "mixed_arc_mutex_dyn", &mut mixed, expected);
+    group.finish();
+}
+
+fn ready(c: &mut Criterion) {
+    level_shape(c, "ready_200", 200, 1);
+    level_shape(c, "sparse_200", 200, 23);
+    level_shape(c, "large_10000", 10_000, 100);
+}
+
+/// Times `run` alone; the writes that make the fds ready come before it,
+/// through duplicates of the registered eventfds.
+fn timed_runs(iters: u64, writers: &[EventFd], mut run: impl FnMut() -> usize) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    for _ in 0..iters {
+        for writer in writers {
+            writer.write(1).expect("write eventfd");
+        }
+        let start = Instant::now();
+        let dispatched = run();
+        elapsed += start.elapsed();
+        assert_eq!(dispatched, writers.len());
+    }
+    elapsed
+}
+
+fn duplicates(fds: &[EventFd]) -> Vec<EventFd> {
+    fds.iter()
+        .map(|fd| fd.try_clone().expect("dup eventfd"))
+        .collect()
+}
+
+fn drain(c: &mut Criterion) {
+    let mut group = c.benchmark_group("drain_200");
+    group.throughput(Throughput::Elements(200));
+
+    let fds = eventfds(200, usize::MAX);
+    let writers = duplicates(&fds);
+    let epoll = Epoll::new().expect("epoll");
+    for (index, fd) in fds.iter().enumerate() {
+        epoll
+            .ctl(
+                ControlOperation::Add,
+                fd.as_raw_fd(),
+                EpollEvent::new(EventSet::IN, index as u64),
+            )
+            .expect("epoll_ctl");
+    }
+    let mut ready = vec![EpollEvent::default(); 256];
+    group.bench_function("floor", |b| {
+        b.iter_custom(|iters| {
+            timed_runs(iters, &writers, || {
+                let count = epoll.wait(0, &mut ready).expect("epoll_wait");
+                for event in &ready[..count] {
+                    fds[event.data() as usize].read().expect("read eventfd");
+                }
+                count
+            })
+        })
+    });
+
+    let mut manager = EventManager::<Counter>::new().expect("manager");
+    let fds = eventfds(200, usize::MAX);
+    let writers = duplicates(&fds);
+    for fd in fds {
+        manager.add_subscriber(Counter {
+            fd,
+            drain: true,
+            events: 0,
+        });
+    }
+    group.bench_function("plain", |b| {
+        b.iter_custom(|iters| {
+            timed_runs(iters, &writers, || {
+                manager.run_with_timeout(0).expect("run")
+            })
+        })
+    });
+    group.finish();
+}
+
+fn churn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("churn");
+    group.throughput(Throughput::Elements(1));
+    let fd = EventFd::new(0).expect("eventfd");
+    let epoll = Epoll::new().expect("epoll");
+    group.bench_function("floor_two_epoll_ctl", |b| {
+        b.iter(|| {
+            epoll
+                .ctl(
+                    ControlOperation::Add,
+                    fd.as_raw_fd(),
+                    EpollEvent::new(EventSet::IN, 0),
+                )
+                .expect("add");
+            epoll
+                .ctl(
+                    ControlOperation::Delete,
+                    fd.as_raw_fd(),
+                    EpollEvent::default(),
+                )
+                .expect("delete");
+        })
+    });
+    let mut manager = EventManager::<Counter>::new().expect("manager");
+    let mut spare = Some(EventFd::new(0).expect("eventfd"));
+    group.bench_function("add_remove_subscriber", |b| {
+        b.iter(|| {
+            let id = manager.add_subscriber(Counter::new(spare.take().expect("fd")));
+            spare = Some(manager.remove_subscriber(id).expect("remove").fd);
+        })
+    });
+    group.finish();
+}
+
+#[cfg(feature = "remote_endpoint")]
+fn endpoint(c: &mut Criterion) {
+    let mut group = c.benchmark_group("endpoint");
+    group.throughput(Throughput::Elements(1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let loop_stop = Arc::clone(&stop);
+    let (endpoint_sender, endpoint) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut manager = EventManager::<Counter>::new().expect("manager");
+        endpoint_sender
+            .send(manager.remote_endpoint())
+            .expect("endpoint");
+        while !loop_stop.load(Ordering::Relaxed) {
+            manager.run().expect("run");
+        }
+    });
+    let endpoint = endpoint.recv().expect("endpoint");
+    group.bench_function("call_blocking", |b| {
+        b.iter(|| {
+            endpoint
+                .call_blocking(|_ops| Ok::<_, event_manager::Error>(()))
+                .expect("call_blocking")
+        })
+    });
+    group.finish();
+    endpoint
+        .fire(move |_ops| stop.store(true, Ordering::Relaxed))
+        .expect("stop the loop");
+    thread.join().expect("loop thread");
+}
+
+#[cfg(feature = "remote_endpoint")]
+criterion_group!(benches, ready, drain, churn, endpoint);
+#[cfg(not(feature = "remote_endpoint"))]
+criterion_group!(benches, ready, drain, churn);
 criterion_main!(benches);

@@ -1,0 +1,182 @@
+//! A request from another thread, run on the loop's thread, with the reply
+//! waited for: `RemoteEndpoint::call_blocking` in both versions of
+//! event-manager. The floor is the bare mechanism: a request on a channel,
+//! an eventfd write that wakes a thread blocked in `epoll_wait`, a reply on
+//! a second channel.
+
+use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+
+use crate::dispatch::{Contender, Counter};
+
+/// The request that stops the floor's loop thread.
+const STOP: u64 = u64::MAX;
+
+pub struct FloorPingPong {
+    requests: Sender<u64>,
+    replies: Receiver<u64>,
+    wakeup: Arc<EventFd>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FloorPingPong {
+    pub fn new() -> Self {
+        let (requests, request_inbox) = channel::<u64>();
+        let (reply_sender, replies) = std::sync::mpsc::sync_channel(1);
+        let wakeup = Arc::new(EventFd::new(EFD_NONBLOCK).expect("eventfd"));
+        let loop_wakeup = Arc::clone(&wakeup);
+        let thread = std::thread::spawn(move || {
+            let epoll = Epoll::new().expect("epoll");
+            epoll
+                .ctl(
+                    ControlOperation::Add,
+                    loop_wakeup.as_raw_fd(),
+                    EpollEvent::new(EventSet::IN, 0),
+                )
+                .expect("epoll_ctl");
+            let mut ready = [EpollEvent::default(); 4];
+            loop {
+                epoll.wait(-1, &mut ready).expect("epoll_wait");
+                let _ = loop_wakeup.read();
+                while let Ok(request) = request_inbox.try_recv() {
+                    if request == STOP {
+                        return;
+                    }
+                    reply_sender.send(request + 1).expect("reply");
+                }
+            }
+        });
+        FloorPingPong {
+            requests,
+            replies,
+            wakeup,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Contender for FloorPingPong {
+    fn run_once(&mut self) -> usize {
+        self.requests.send(1).expect("request");
+        self.wakeup.write(1).expect("wake");
+        assert_eq!(self.replies.recv().expect("reply"), 2);
+        1
+    }
+}
+
+impl Drop for FloorPingPong {
+    fn drop(&mut self) {
+        let _ = self.requests.send(STOP);
+        let _ = self.wakeup.write(1);
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("floor loop thread");
+        }
+    }
+}
+
+/// A loop thread that runs its manager until a request sets `stop`.
+struct LoopThread<E> {
+    endpoint: E,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub struct OursRoundTrip(LoopThread<event_manager::RemoteEndpoint<Counter>>);
+
+impl OursRoundTrip {
+    pub fn new() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let loop_stop = Arc::clone(&stop);
+        let (endpoint_sender, endpoint) = channel();
+        let thread = std::thread::spawn(move || {
+            let mut manager = event_manager::EventManager::<Counter>::new().expect("manager");
+            endpoint_sender
+                .send(manager.remote_endpoint())
+                .expect("endpoint");
+            while !loop_stop.load(Ordering::Relaxed) {
+                manager.run().expect("run");
+            }
+        });
+        OursRoundTrip(LoopThread {
+            endpoint: endpoint.recv().expect("endpoint"),
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Contender for OursRoundTrip {
+    fn run_once(&mut self) -> usize {
+        self.0
+            .endpoint
+            .call_blocking(|_ops| Ok::<_, event_manager::Error>(()))
+            .expect("call_blocking");
+        1
+    }
+}
+
+impl Drop for OursRoundTrip {
+    fn drop(&mut self) {
+        let stop = Arc::clone(&self.0.stop);
+        let _ = self
+            .0
+            .endpoint
+            .fire(move |_ops| stop.store(true, Ordering::Relaxed));
+        if let Some(thread) = self.0.thread.take() {
+            thread.join().expect("loop thread");
+        }
+    }
+}
+
+pub struct TheirsRoundTrip(LoopThread<event_manager_04::RemoteEndpoint<Counter>>);
+
+impl TheirsRoundTrip {
+    pub fn new() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let loop_stop = Arc::clone(&stop);
+        let (endpoint_sender, endpoint) = channel();
+        let thread = std::thread::spawn(move || {
+            let mut manager = event_manager_04::EventManager::<Counter>::new().expect("manager");
+            endpoint_sender
+                .send(manager.remote_endpoint())
+                .expect("endpoint");
+            while !loop_stop.load(Ordering::Relaxed) {
+                manager.run().expect("run");
+            }
+        });
+        TheirsRoundTrip(LoopThread {
+            endpoint: endpoint.recv().expect("endpoint"),
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Contender for TheirsRoundTrip {
+    fn run_once(&mut self) -> usize {
+        self.0
+            .endpoint
+            .call_blocking(|_ops| Ok::<_, event_manager_04::Error>(()))
+            .expect("call_blocking");
+        1
+    }
+}
+
+impl Drop for TheirsRoundTrip {
+    fn drop(&mut self) {
+        let stop = Arc::clone(&self.0.stop);
+        let _ = self
+            .0
+            .endpoint
+            .fire(move |_ops| stop.store(true, Ordering::Relaxed));
+        if let Some(thread) = self.0.thread.take() {
+            thread.join().expect("loop thread");
+        }
+    }
+}

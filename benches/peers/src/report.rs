@@ -1,0 +1,245 @@
+//! BENCHMARKS.md's peer section and its chart.
+
+use std::fmt::Write as _;
+
+use crate::measure::Measured;
+use crate::memory::Footprint;
+
+/// One shape's results, floor first.
+pub struct ShapeResult {
+    pub title: &'static str,
+    pub unit: &'static str,
+    pub rows: Vec<Measured>,
+}
+
+pub const BEGIN: &str =
+    "<!-- peers: begin (written by benches/peers; edit the program, not this text) -->";
+pub const END: &str = "<!-- peers: end -->";
+
+pub struct Context {
+    pub command: String,
+    pub rounds: usize,
+    pub sample_ms: u64,
+    pub chart_file: &'static str,
+}
+
+pub fn markdown(shapes: &[ShapeResult], footprints: &[Footprint], context: &Context) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "{BEGIN}");
+    let _ = writeln!(text, "## Side by side with other event loops\n");
+    let _ = writeln!(
+        text,
+        "Every loop registers the same fds in its own epoll instance and runs one \
+         wait with a zero timeout per `run`; handlers count the event (and read the \
+         eventfd on the drain shape). The loops of a shape are timed in {} rounds; \
+         each round times every loop once, for about {} ms, in an order that rotates \
+         from round to round. A loop's ratio is its time divided by the floor's time \
+         in the same round; the tables give the median over the rounds and, in \
+         brackets, the 25th and 75th percentiles.\n",
+        context.rounds, context.sample_ms
+    );
+    let _ = writeln!(text, "- Machine: {}.", machine());
+    let _ = writeln!(text, "- Date: {}.", today());
+    let _ = writeln!(text, "- Command: `{}`.\n", context.command);
+    let _ = writeln!(
+        text,
+        "![ratio to the floor per shape]({})\n",
+        context.chart_file
+    );
+    for shape in shapes {
+        let _ = writeln!(text, "### {}\n", shape.title);
+        let _ = writeln!(text, "| loop | {} (median) | ratio to floor |", shape.unit);
+        let _ = writeln!(text, "|---|---|---|");
+        for row in &shape.rows {
+            let _ = writeln!(
+                text,
+                "| {} | {:.1} | {:.3} [{:.3}, {:.3}] |",
+                row.name, row.ns_per_event, row.ratio, row.ratio_quartiles.0, row.ratio_quartiles.1
+            );
+        }
+        text.push('\n');
+    }
+    let _ = writeln!(text, "### Memory\n");
+    let _ = writeln!(
+        text,
+        "Heap bytes held by the manager, counted by a global allocator, with 1,000 \
+         eventfds opened at start-up (low fd numbers): per subscriber that registers \
+         one fd, and per fd of one subscriber that registers all of them.\n"
+    );
+    let _ = writeln!(
+        text,
+        "| implementation | bytes per subscriber (one fd) | bytes per additional fd |"
+    );
+    let _ = writeln!(text, "|---|---|---|");
+    for footprint in footprints {
+        let _ = writeln!(
+            text,
+            "| {} | {:.1} | {:.1} |",
+            footprint.name, footprint.per_subscriber, footprint.per_fd
+        );
+    }
+    let _ = writeln!(text, "\n{END}");
+    text
+}
+
+/// Puts `section` in place of the old one between the markers, or at the end.
+pub fn splice(document: &str, section: &str) -> String {
+    match (document.find(BEGIN), document.find(END)) {
+        (Some(begin), Some(end)) if begin < end => {
+            let after = &document[end + END.len()..];
+            format!("{}{}{}", &document[..begin], section.trim_end(), after)
+        }
+        _ => format!(
+            "{}\n{}",
+            document.trim_end_matches('\n').to_owned() + "\n",
+            section
+        ),
+    }
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("model name")
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!("{cores} cores, {cpu}, Linux {}", kernel.trim())
+}
+
+/// Today's date (UTC) as YYYY-MM-DD.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() / 86_400) as i64;
+    // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// Colours by loop name, so a loop keeps its colour across shapes.
+const PALETTE: [&str; 8] = [
+    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
+];
+
+/// A grouped bar chart of ratio to floor: one group per shape, one bar
+/// per loop (the floor, always 1, is left out).
+pub fn chart(shapes: &[ShapeResult]) -> String {
+    let mut names: Vec<&str> = Vec::new();
+    for row in shapes.iter().flat_map(|shape| shape.rows.iter().skip(1)) {
+        if !names.contains(&row.name) {
+            names.push(row.name);
+        }
+    }
+    let max_ratio = shapes
+        .iter()
+        .flat_map(|shape| shape.rows.iter().map(|row| row.ratio))
+        .fold(1.0f64, f64::max);
+    let top = (max_ratio * 1.1).ceil().max(2.0);
+    let (left, right, chart_top, bottom) = (60.0, 20.0, 20.0, 60.0);
+    let group_width = 150.0;
+    let width = left + right + group_width * shapes.len() as f64;
+    let legend_height = 18.0 * names.len().div_ceil(3) as f64 + 10.0;
+    let plot_height = 300.0;
+    let height = chart_top + plot_height + bottom + legend_height;
+    let y = |ratio: f64| chart_top + plot_height * (1.0 - ratio / top);
+
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let mut tick = 0.0;
+    while tick <= top + 1e-9 {
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{tick:.1}</text>"##,
+            width - right,
+            left - 6.0,
+            y(tick) + 4.0,
+            y = y(tick)
+        );
+        tick += if top > 6.0 { 1.0 } else { 0.5 };
+    }
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{left}" x2="{}" y1="{y1:.1}" y2="{y1:.1}" stroke="#000" stroke-dasharray="4 3"/>"##,
+        width - right,
+        y1 = y(1.0)
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="14" y="{:.1}" transform="rotate(-90 14 {:.1})" text-anchor="middle">time / floor (1 = floor)</text>"#,
+        chart_top + plot_height / 2.0,
+        chart_top + plot_height / 2.0
+    );
+    for (group, shape) in shapes.iter().enumerate() {
+        let bars: Vec<&Measured> = shape.rows.iter().skip(1).collect();
+        let x0 = left + group_width * group as f64 + 10.0;
+        let bar_width = (group_width - 20.0) / bars.len().max(1) as f64;
+        for (index, row) in bars.iter().enumerate() {
+            let colour = PALETTE
+                [names.iter().position(|name| *name == row.name).unwrap_or(0) % PALETTE.len()];
+            let x = x0 + bar_width * index as f64;
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{colour}"><title>{}: {:.3}</title></rect>"#,
+                y(row.ratio),
+                bar_width - 2.0,
+                y(0.0) - y(row.ratio),
+                escape(row.name),
+                row.ratio
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            x0 + (group_width - 20.0) / 2.0,
+            chart_top + plot_height + 16.0,
+            escape(short_title(shape.title))
+        );
+    }
+    for (index, name) in names.iter().enumerate() {
+        let x = left + 230.0 * (index % 3) as f64;
+        let y = chart_top + plot_height + bottom - 10.0 + 18.0 * (index / 3) as f64;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{}"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            y - 10.0,
+            PALETTE[index % PALETTE.len()],
+            x + 16.0,
+            y,
+            escape(name)
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+fn short_title(title: &str) -> &str {
+    title.split(':').next().unwrap_or(title)
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
