@@ -79,6 +79,7 @@ impl Contender for Floor {
 /// A subscriber with one fd, for both versions of event-manager.
 pub struct Counter {
     fd: RawFd,
+    interest: EventSet,
     handler: Handler,
     events: u64,
 }
@@ -87,15 +88,24 @@ impl Counter {
     pub fn new(fd: RawFd, handler: Handler) -> Self {
         Counter {
             fd,
+            interest: EventSet::IN,
             handler,
             events: 0,
+        }
+    }
+
+    /// Edge-triggered, like mio's registrations.
+    pub fn edge(fd: RawFd, handler: Handler) -> Self {
+        Counter {
+            interest: EventSet::IN | EventSet::EDGE_TRIGGERED,
+            ..Counter::new(fd, handler)
         }
     }
 }
 
 impl event_manager::MutEventSubscriber for Counter {
     fn init(&mut self, ops: &mut event_manager::EventOps) {
-        ops.add(event_manager::Events::new_raw(self.fd, EventSet::IN))
+        ops.add(event_manager::Events::new_raw(self.fd, self.interest))
             .expect("register");
     }
 
@@ -106,7 +116,7 @@ impl event_manager::MutEventSubscriber for Counter {
 
 impl event_manager_04::MutEventSubscriber for Counter {
     fn init(&mut self, ops: &mut event_manager_04::EventOps) {
-        ops.add(event_manager_04::Events::new_raw(self.fd, EventSet::IN))
+        ops.add(event_manager_04::Events::new_raw(self.fd, self.interest))
             .expect("register");
     }
 
@@ -124,6 +134,16 @@ pub fn ours(fds: &[RawFd], handler: Handler) -> event_manager::EventManager<Coun
     let mut manager = event_manager::EventManager::new().expect("manager");
     for &fd in fds {
         manager.add_subscriber(Counter::new(fd, handler));
+    }
+    manager
+}
+
+/// This workspace's event-manager with edge-triggered registrations.
+pub fn ours_edge(fds: &[RawFd], handler: Handler) -> event_manager::EventManager<Counter> {
+    use event_manager::SubscriberOps;
+    let mut manager = event_manager::EventManager::new().expect("manager");
+    for &fd in fds {
+        manager.add_subscriber(Counter::edge(fd, handler));
     }
     manager
 }

@@ -1,12 +1,14 @@
 //! A request from another thread, run on the loop's thread, with the reply
 //! waited for: `RemoteEndpoint::call_blocking` in both versions of
 //! event-manager. The floor is the bare mechanism: a request on a channel,
-//! an eventfd write that wakes a thread blocked in `epoll_wait`, a reply on
-//! a second channel.
+//! carrying the sender of a one-slot reply channel made for it, an eventfd
+//! write that wakes a thread blocked in `epoll_wait`, and the reply. (On
+//! this machine, reusing one reply channel for every request was slower
+//! than a new one per request, so the floor makes a new one.)
 
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, sync_channel, Sender, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -14,24 +16,27 @@ use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::dispatch::{Contender, Counter};
+use crate::fds::pin_current_thread;
+
+/// The core every loop thread runs on; the caller runs on core 0.
+const LOOP_CPU: usize = 1;
 
 /// The request that stops the floor's loop thread.
 const STOP: u64 = u64::MAX;
 
 pub struct FloorPingPong {
-    requests: Sender<u64>,
-    replies: Receiver<u64>,
+    requests: Sender<(u64, SyncSender<u64>)>,
     wakeup: Arc<EventFd>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl FloorPingPong {
     pub fn new() -> Self {
-        let (requests, request_inbox) = channel::<u64>();
-        let (reply_sender, replies) = std::sync::mpsc::sync_channel(1);
+        let (requests, request_inbox) = channel::<(u64, SyncSender<u64>)>();
         let wakeup = Arc::new(EventFd::new(EFD_NONBLOCK).expect("eventfd"));
         let loop_wakeup = Arc::clone(&wakeup);
         let thread = std::thread::spawn(move || {
+            pin_current_thread(LOOP_CPU);
             let epoll = Epoll::new().expect("epoll");
             epoll
                 .ctl(
@@ -44,7 +49,7 @@ impl FloorPingPong {
             loop {
                 epoll.wait(-1, &mut ready).expect("epoll_wait");
                 let _ = loop_wakeup.read();
-                while let Ok(request) = request_inbox.try_recv() {
+                while let Ok((request, reply_sender)) = request_inbox.try_recv() {
                     if request == STOP {
                         return;
                     }
@@ -54,7 +59,6 @@ impl FloorPingPong {
         });
         FloorPingPong {
             requests,
-            replies,
             wakeup,
             thread: Some(thread),
         }
@@ -63,16 +67,17 @@ impl FloorPingPong {
 
 impl Contender for FloorPingPong {
     fn run_once(&mut self) -> usize {
-        self.requests.send(1).expect("request");
+        let (reply, replies) = sync_channel(1);
+        self.requests.send((1, reply)).expect("request");
         self.wakeup.write(1).expect("wake");
-        assert_eq!(self.replies.recv().expect("reply"), 2);
+        assert_eq!(replies.recv().expect("reply"), 2);
         1
     }
 }
 
 impl Drop for FloorPingPong {
     fn drop(&mut self) {
-        let _ = self.requests.send(STOP);
+        let _ = self.requests.send((STOP, sync_channel(1).0));
         let _ = self.wakeup.write(1);
         if let Some(thread) = self.thread.take() {
             thread.join().expect("floor loop thread");
@@ -95,6 +100,7 @@ impl OursRoundTrip {
         let loop_stop = Arc::clone(&stop);
         let (endpoint_sender, endpoint) = channel();
         let thread = std::thread::spawn(move || {
+            pin_current_thread(LOOP_CPU);
             let mut manager = event_manager::EventManager::<Counter>::new().expect("manager");
             endpoint_sender
                 .send(manager.remote_endpoint())
@@ -142,6 +148,7 @@ impl TheirsRoundTrip {
         let loop_stop = Arc::clone(&stop);
         let (endpoint_sender, endpoint) = channel();
         let thread = std::thread::spawn(move || {
+            pin_current_thread(LOOP_CPU);
             let mut manager = event_manager_04::EventManager::<Counter>::new().expect("manager");
             endpoint_sender
                 .send(manager.remote_endpoint())

@@ -1,7 +1,8 @@
 //! The eventfds a shape runs on, shared by every contender: each loop
 //! registers the same fds in its own epoll instance, so that all of them
 //! can be set up at once (and measured round by round) without going past
-//! the open-file limit. The only `unsafe` of the crate is here.
+//! the open-file limit. This module and the counting allocator in
+//! `memory.rs` hold the crate's `unsafe` code.
 
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -96,4 +97,24 @@ pub fn polling_add_level(poller: &polling::Poller, fd: RawFd, key: usize) {
     // it is closed; the poller is dropped before the `FdSet` that owns fd.
     unsafe { poller.add_with_mode(fd, polling::Event::readable(key), polling::PollMode::Level) }
         .expect("polling add");
+}
+
+/// Pins the calling thread to `cpu`, if the machine has it; returns
+/// whether it did. Measurements that involve two threads pin them to two
+/// cores, so that the scheduler's placement does not change what is measured
+/// from one run to the next.
+pub fn pin_current_thread(cpu: usize) -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpu >= cpus {
+        return false;
+    }
+    // SAFETY: `cpu_set_t` is plain data for which all-zero bytes are a
+    // valid (empty) set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below the number of CPUs, far below CPU_SETSIZE,
+    // and `set` is a valid `cpu_set_t`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is the
+    // calling thread.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
 }

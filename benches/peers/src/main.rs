@@ -37,6 +37,7 @@ const THEIRS_SHARED: &str = "event-manager 0.4.2, Arc<Mutex<dyn>>";
 const POLLING: &str = "polling 3 (level)";
 const CALLOOP: &str = "calloop 0.14 (level)";
 const MIO: &str = "mio 1 (edge)";
+const OURS_EDGE: &str = "event-manager, edge-triggered";
 
 struct Options {
     rounds: usize,
@@ -120,6 +121,7 @@ fn drain_shape(plan: &Plan) -> ShapeResult {
         entry(POLLING, Polling::new(&raw, handler)),
         entry(CALLOOP, Calloop::new(&raw, handler)),
         entry(MIO, Mio::new(&raw, handler)),
+        entry(OURS_EDGE, dispatch::ours_edge(&raw, handler)),
     ];
     eprintln!("{title}");
     let prepare = || fds.write_all();
@@ -174,8 +176,141 @@ fn endpoint_shape(plan: &Plan) -> ShapeResult {
     }
 }
 
+/// A loop's ratio on a shape, if it ran there.
+fn ratio(shape: &ShapeResult, name: &str) -> Option<f64> {
+    shape
+        .rows
+        .iter()
+        .find(|row| row.name == name)
+        .map(|row| row.ratio)
+}
+
+fn ratios(shapes: &[ShapeResult], name: &str) -> String {
+    let found: Vec<String> = shapes
+        .iter()
+        .filter_map(|shape| ratio(shape, name))
+        .map(|ratio| format!("{ratio:.3}"))
+        .collect();
+    found.join(" / ")
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// The targets against this run, as table rows.
+fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[String; 3]> {
+    let level = &shapes[..3];
+    let (drain, churn, endpoint) = (&shapes[3], &shapes[4], &shapes[5]);
+    let ours_level: Vec<f64> = level
+        .iter()
+        .filter_map(|shape| ratio(shape, OURS))
+        .collect();
+    let peers = [THEIRS, THEIRS_SHARED, POLLING, CALLOOP];
+    let best_peer: Vec<f64> = level
+        .iter()
+        .map(|shape| {
+            peers
+                .iter()
+                .filter_map(|peer| ratio(shape, peer))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let shared_level: Vec<f64> = level
+        .iter()
+        .filter_map(|shape| ratio(shape, OURS_SHARED))
+        .collect();
+    let value = |shape: &ShapeResult, name: &str| ratio(shape, name).unwrap_or(f64::NAN);
+    let (ours_memory, theirs_memory) = (&footprints[0], &footprints[1]);
+    vec![
+        [
+            "level-triggered shapes: within 5% of the floor".to_owned(),
+            ratios(level, OURS),
+            verdict(ours_level.iter().all(|ratio| *ratio <= 1.05)).to_owned(),
+        ],
+        [
+            "level-triggered shapes: faster than every peer".to_owned(),
+            format!(
+                "best peer per shape: {}",
+                best_peer
+                    .iter()
+                    .map(|ratio| format!("{ratio:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            ),
+            verdict(
+                ours_level
+                    .iter()
+                    .zip(&best_peer)
+                    .all(|(ours, peer)| ours < peer),
+            )
+            .to_owned(),
+        ],
+        [
+            "level-triggered shapes behind `Arc<Mutex<dyn ...>>`: within 5% of the floor"
+                .to_owned(),
+            format!(
+                "{} (0.4.2 with the same wrapper: {})",
+                ratios(level, OURS_SHARED),
+                ratios(level, THEIRS_SHARED)
+            ),
+            verdict(shared_level.iter().all(|ratio| *ratio <= 1.05)).to_owned(),
+        ],
+        [
+            "drain: like for like with the fastest peer".to_owned(),
+            format!(
+                "level {:.3} (polling {:.3}); edge-triggered {:.3} (mio {:.3})",
+                value(drain, OURS),
+                value(drain, POLLING),
+                value(drain, OURS_EDGE),
+                value(drain, MIO)
+            ),
+            verdict(
+                value(drain, OURS) <= value(drain, POLLING)
+                    && value(drain, OURS_EDGE) <= value(drain, MIO) * 1.01,
+            )
+            .to_owned(),
+        ],
+        [
+            "churn: add + remove within 25% of two `epoll_ctl` calls".to_owned(),
+            format!("{:.3}", value(churn, OURS)),
+            verdict(value(churn, OURS) <= 1.25).to_owned(),
+        ],
+        [
+            "endpoint round trip within 5% of the channel + eventfd ping-pong".to_owned(),
+            format!(
+                "{:.3} (0.4.2: {:.3})",
+                value(endpoint, OURS),
+                value(endpoint, THEIRS)
+            ),
+            verdict(value(endpoint, OURS) <= 1.05).to_owned(),
+        ],
+        [
+            "memory: no more than event-manager 0.4.2".to_owned(),
+            format!(
+                "{:.1} against {:.1} bytes per subscriber, {:.1} against {:.1} per additional fd",
+                ours_memory.per_subscriber,
+                theirs_memory.per_subscriber,
+                ours_memory.per_fd,
+                theirs_memory.per_fd
+            ),
+            verdict(
+                ours_memory.per_subscriber <= theirs_memory.per_subscriber
+                    && ours_memory.per_fd <= theirs_memory.per_fd,
+            )
+            .to_owned(),
+        ],
+    ]
+}
+
 fn main() {
     let options = options();
+    // Every single-threaded shape runs on core 0; endpoint loop threads on core 1.
+    fds::pin_current_thread(0);
     let plan = Plan {
         rounds: options.rounds,
         sample: Duration::from_millis(options.sample_ms),
@@ -213,7 +348,12 @@ fn main() {
         sample_ms: options.sample_ms,
         chart_file,
     };
-    let section = report::markdown(&shapes, &footprints, &context);
+    let section = report::markdown(
+        &shapes,
+        &footprints,
+        &targets(&shapes, &footprints),
+        &context,
+    );
     if !options.write {
         println!("{section}");
         return;

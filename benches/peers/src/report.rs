@@ -23,7 +23,12 @@ pub struct Context {
     pub chart_file: &'static str,
 }
 
-pub fn markdown(shapes: &[ShapeResult], footprints: &[Footprint], context: &Context) -> String {
+pub fn markdown(
+    shapes: &[ShapeResult],
+    footprints: &[Footprint],
+    targets: &[[String; 3]],
+    context: &Context,
+) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "{BEGIN}");
     let _ = writeln!(text, "## Side by side with other event loops\n");
@@ -46,6 +51,16 @@ pub fn markdown(shapes: &[ShapeResult], footprints: &[Footprint], context: &Cont
         "![ratio to the floor per shape]({})\n",
         context.chart_file
     );
+    let _ = writeln!(text, "### The targets in this run\n");
+    let _ = writeln!(
+        text,
+        "| target | measured (ratios to the floor; shapes in the order below) | met |"
+    );
+    let _ = writeln!(text, "|---|---|---|");
+    for [target, measured, met] in targets {
+        let _ = writeln!(text, "| {target} | {measured} | {met} |");
+    }
+    text.push('\n');
     for shape in shapes {
         let _ = writeln!(text, "### {}\n", shape.title);
         let _ = writeln!(text, "| loop | {} (median) | ratio to floor |", shape.unit);
@@ -140,7 +155,7 @@ const PALETTE: [&str; 8] = [
 ];
 
 /// A grouped bar chart of ratio to floor: one group per shape, one bar
-/// per loop (the floor, always 1, is left out).
+/// per loop (the floor, always 1, is left out, and drawn as a dashed line).
 pub fn chart(shapes: &[ShapeResult]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for row in shapes.iter().flat_map(|shape| shape.rows.iter().skip(1)) {
@@ -152,14 +167,22 @@ pub fn chart(shapes: &[ShapeResult]) -> String {
         .iter()
         .flat_map(|shape| shape.rows.iter().map(|row| row.ratio))
         .fold(1.0f64, f64::max);
-    let top = (max_ratio * 1.1).ceil().max(2.0);
+    // Ratios near 1 are the interesting ones, so the axis starts below the
+    // smallest ratio rather than at 0.
+    let min_ratio = shapes
+        .iter()
+        .flat_map(|shape| shape.rows.iter().map(|row| row.ratio))
+        .fold(1.0f64, f64::min);
+    let low = ((min_ratio - 0.05) * 10.0).floor() / 10.0;
+    let top = ((max_ratio + 0.1) * 2.0).ceil() / 2.0;
+    let step = if top - low > 2.0 { 0.5 } else { 0.25 };
     let (left, right, chart_top, bottom) = (60.0, 20.0, 20.0, 60.0);
     let group_width = 150.0;
     let width = left + right + group_width * shapes.len() as f64;
     let legend_height = 18.0 * names.len().div_ceil(3) as f64 + 10.0;
     let plot_height = 300.0;
     let height = chart_top + plot_height + bottom + legend_height;
-    let y = |ratio: f64| chart_top + plot_height * (1.0 - ratio / top);
+    let y = |ratio: f64| chart_top + plot_height * (top - ratio) / (top - low);
 
     let mut svg = String::new();
     let _ = writeln!(
@@ -167,17 +190,17 @@ pub fn chart(shapes: &[ShapeResult]) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let mut tick = 0.0;
+    let mut tick = (low / step).ceil() * step;
     while tick <= top + 1e-9 {
         let _ = writeln!(
             svg,
-            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{tick:.1}</text>"##,
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{tick:.2}</text>"##,
             width - right,
             left - 6.0,
             y(tick) + 4.0,
             y = y(tick)
         );
-        tick += if top > 6.0 { 1.0 } else { 0.5 };
+        tick += step;
     }
     let _ = writeln!(
         svg,
@@ -204,7 +227,7 @@ pub fn chart(shapes: &[ShapeResult]) -> String {
                 r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{colour}"><title>{}: {:.3}</title></rect>"#,
                 y(row.ratio),
                 bar_width - 2.0,
-                y(0.0) - y(row.ratio),
+                y(low) - y(row.ratio),
                 escape(row.name),
                 row.ratio
             );
