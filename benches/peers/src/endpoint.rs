@@ -31,7 +31,7 @@ pub struct FloorPingPong {
 }
 
 impl FloorPingPong {
-    pub fn new() -> Self {
+    pub fn start() -> Self {
         let (requests, request_inbox) = channel::<(u64, SyncSender<u64>)>();
         let wakeup = Arc::new(EventFd::new(EFD_NONBLOCK).expect("eventfd"));
         let loop_wakeup = Arc::clone(&wakeup);
@@ -95,7 +95,7 @@ struct LoopThread<E> {
 pub struct OursRoundTrip(LoopThread<event_manager::RemoteEndpoint<Counter>>);
 
 impl OursRoundTrip {
-    pub fn new() -> Self {
+    pub fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let loop_stop = Arc::clone(&stop);
         let (endpoint_sender, endpoint) = channel();
@@ -143,7 +143,7 @@ impl Drop for OursRoundTrip {
 pub struct TheirsRoundTrip(LoopThread<event_manager_04::RemoteEndpoint<Counter>>);
 
 impl TheirsRoundTrip {
-    pub fn new() -> Self {
+    pub fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let loop_stop = Arc::clone(&stop);
         let (endpoint_sender, endpoint) = channel();

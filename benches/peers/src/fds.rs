@@ -60,6 +60,10 @@ impl FdSet {
     pub fn len(&self) -> usize {
         self.fds.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.fds.is_empty()
+    }
 }
 
 /// Reads an eventfd's counter, as every drain handler does.

@@ -11,21 +11,14 @@
 //! (3 rounds of 1 ms: checks that every loop runs, writes nothing),
 //! `--no-write` (print the section instead of writing it).
 
-mod churn;
-mod dispatch;
-mod endpoint;
-mod fds;
-mod measure;
-mod memory;
-mod report;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dispatch::{Calloop, Floor, Handler, Mio, Polling};
-use fds::FdSet;
-use measure::{interleave, Entry, Plan};
-use report::ShapeResult;
+use event_manager_peers::dispatch::{self, Calloop, Floor, Handler, Mio, Polling};
+use event_manager_peers::fds::{self, FdSet};
+use event_manager_peers::measure::{interleave, Entry, Plan};
+use event_manager_peers::report::{self, ShapeResult};
+use event_manager_peers::{churn, endpoint, memory};
 
 #[global_allocator]
 static ALLOCATOR: memory::CountingAllocator = memory::CountingAllocator;
@@ -161,10 +154,10 @@ fn endpoint_shape(plan: &Plan) -> ShapeResult {
     let mut entries = vec![
         entry(
             "floor (channel + eventfd ping-pong)",
-            endpoint::FloorPingPong::new(),
+            endpoint::FloorPingPong::start(),
         ),
-        entry(OURS, endpoint::OursRoundTrip::new()),
-        entry(THEIRS, endpoint::TheirsRoundTrip::new()),
+        entry(OURS, endpoint::OursRoundTrip::start()),
+        entry(THEIRS, endpoint::TheirsRoundTrip::start()),
     ];
     eprintln!("{title}");
     let rows = interleave(&mut entries, 1, plan, None);
