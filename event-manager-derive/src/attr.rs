@@ -68,6 +68,9 @@ pub(crate) fn event(attr: &Attribute, errors: &mut Errors) -> EventAttr {
         Ok(())
     });
     if let Err(error) = result {
+        // The attribute could not be read to the end (`#[event]` without
+        // a list, say): its own error is enough.
+        event.fd_written = true;
         errors.push(error);
     }
     event
@@ -121,7 +124,7 @@ fn store<T>(
         Err(error) => errors.push(error),
         Ok(_) if slot.is_some() => errors.push(syn::Error::new_spanned(
             &meta.path,
-            format!("duplicate key `{key}`: it may appear once per attribute"),
+            format!("duplicate key `{key}`: each key may be given once"),
         )),
         Ok(value) => *slot = Some(value),
     }
@@ -184,7 +187,9 @@ fn fd_value(value: Expr) -> syn::Result<Member> {
         ..
     }) = &value
     {
-        if index.suffix().is_empty() {
+        // Only a plain decimal number names a tuple field (`x.0x1` is not Rust).
+        let plain = index.to_string().bytes().all(|byte| byte.is_ascii_digit());
+        if plain {
             if let Ok(number) = index.base10_parse::<u32>() {
                 return Ok(Member::Unnamed(Index {
                     index: number,
@@ -197,20 +202,29 @@ fn fd_value(value: Expr) -> syn::Result<Member> {
         Expr::Lit(ExprLit {
             lit: Lit::Str(text),
             ..
-        }) => format!(
-            "`fd` takes a field name, not a string: write `fd = {}`",
-            text.value()
-        ),
+        }) => match field_name_for(&text.value()) {
+            Some(name) => format!("`fd` takes a field name, not a string: write `fd = {name}`"),
+            None => "`fd` takes a field name or a tuple index, not a string".to_owned(),
+        },
         _ => "`fd` takes a field name or a tuple index, e.g. `fd = kick` or `fd = 0`".to_owned(),
     };
     Err(syn::Error::new_spanned(value, hint))
+}
+
+/// How to write `text` as a field name, if it is one (`r#type` for `type`).
+fn field_name_for(text: &str) -> Option<String> {
+    if syn::parse_str::<Ident>(text).is_ok() {
+        return Some(text.to_owned());
+    }
+    let raw = format!("r#{text}");
+    syn::parse_str::<Ident>(&raw).is_ok().then_some(raw)
 }
 
 fn set_value(value: Expr) -> syn::Result<LitStr> {
     match unwrap_groups(value) {
         Expr::Lit(ExprLit {
             lit: Lit::Str(text), ..
-        }) => Ok(text),
+        }) if text.suffix().is_empty() => Ok(text),
         other => Err(syn::Error::new_spanned(
             other,
             "`set` takes a string of `EventSet` flags joined by `|`, e.g. `set = \"IN | EDGE_TRIGGERED\"`",

@@ -7,7 +7,7 @@
 //! code. Every path is absolute, and the impl adds no names to the user's
 //! scope.
 
-use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Member, Path};
@@ -139,27 +139,32 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
         let flag = respanned(flag, at(flag.span()));
         quote!(#krate::EventSet::#flag)
     });
-    // Everything in the registration call is located at the field, so that
-    // a field that is not an fd is reported there and nowhere else.
+    // The fd is read with tokens located at the field, so that a field
+    // that is not an fd is reported there; the runtime's path keeps its own
+    // span, so that a wrong path is reported once, where it was written.
     let field_span = at(watch.member.span());
     let member = relocated(&watch.member, field_span);
-    let field_krate = respan(krate.to_token_stream(), field_span);
-    let register = quote_spanned! {field_span=>
-        #field_krate::EventOps::add(ops, #field_krate::Events::with_data(source, #tag, interest))
-    };
-    let registered = if watch.optional {
+    let raw_fd = if watch.optional {
         quote_spanned! {field_span=>
             match &self.#member {
-                ::core::option::Option::Some(source) => #register,
-                ::core::option::Option::None => ::core::result::Result::Ok(()),
+                ::core::option::Option::Some(source) => ::core::option::Option::Some(
+                    ::std::os::unix::io::AsRawFd::as_raw_fd(source),
+                ),
+                ::core::option::Option::None => ::core::option::Option::None,
             }
         }
     } else {
         quote_spanned! {field_span=>
-            {
-                let source = &self.#member;
-                #register
-            }
+            ::core::option::Option::Some(::std::os::unix::io::AsRawFd::as_raw_fd(&self.#member))
+        }
+    };
+    let registered = quote! {
+        match #raw_fd {
+            ::core::option::Option::Some(fd) => #krate::EventOps::add(
+                ops,
+                #krate::Events::with_data_raw(fd, #tag, interest),
+            ),
+            ::core::option::Option::None => ::core::result::Result::Ok(()),
         }
     };
     let field_name = &watch.field_name;
@@ -184,23 +189,6 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
             }
         }
     }
-}
-
-/// `tokens` with every token, nested ones too, located at `span`.
-fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let TokenTree::Group(group) = &token {
-                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
-                inner.set_span(span);
-                token = TokenTree::Group(inner);
-            } else {
-                token.set_span(span);
-            }
-            token
-        })
-        .collect()
 }
 
 /// The same identifier (raw or not) at another span.

@@ -3,6 +3,7 @@
 //! spells its flags right. The result is a `Plan` that `expand.rs` turns
 //! into code without further checks.
 
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr, Member, Path};
 
@@ -61,7 +62,9 @@ pub(crate) fn default_crate() -> Path {
 const TRAIT_METHODS: [&str; 2] = ["init", "process"];
 
 fn check_method_name(key: &str, method: &Ident, errors: &mut Errors) {
-    if TRAIT_METHODS.iter().any(|name| method == name) {
+    // `r#process` names the same method as `process`.
+    let name = method.unraw().to_string();
+    if TRAIT_METHODS.contains(&name.as_str()) {
         errors.push(syn::Error::new(
             method.span(),
             format!(
@@ -104,11 +107,16 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
             }
             continue;
         };
-        let field = fields.iter().find(|field| field.member == member);
+        let field = fields
+            .iter()
+            .find(|field| same_member(&field.member, &member));
         if field.is_none() && is_struct {
             errors.push(unknown_field(ident, &member, &fields));
         }
-        if watches.iter().any(|watch| watch.member == member) {
+        if watches
+            .iter()
+            .any(|watch| same_member(&watch.member, &member))
+        {
             errors.push(syn::Error::new(
                 member.span(),
                 format!(
@@ -125,9 +133,13 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                 handler
             }
             (None, Member::Named(name)) => {
-                let name = name.to_string();
-                let name = name.strip_prefix("r#").unwrap_or(&name);
-                Ident::new(&format!("on_{name}"), member.span())
+                // `_kick` gets `on_kick`, not `on__kick`, which lints
+                // would flag where the user defines it.
+                let name = name.unraw().to_string();
+                Ident::new(
+                    &format!("on_{}", name.trim_start_matches('_')),
+                    member.span(),
+                )
             }
             (None, Member::Unnamed(index)) => {
                 errors.push(syn::Error::new(
@@ -179,9 +191,19 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
     })
 }
 
+/// `kick` and `r#kick` are the same field.
+fn same_member(left: &Member, right: &Member) -> bool {
+    match (left, right) {
+        (Member::Named(left), Member::Named(right)) => left.unraw() == right.unraw(),
+        (Member::Unnamed(left), Member::Unnamed(right)) => left.index == right.index,
+        _ => false,
+    }
+}
+
+/// A field's name as the user thinks of it: `type` for `r#type`.
 fn member_text(member: &Member) -> String {
     match member {
-        Member::Named(name) => name.to_string(),
+        Member::Named(name) => name.unraw().to_string(),
         Member::Unnamed(index) => index.index.to_string(),
     }
 }
@@ -216,6 +238,35 @@ fn unknown_field(ident: &Ident, member: &Member, fields: &[crate::ast::Field]) -
     syn::Error::new(member.span(), message)
 }
 
+/// The kernel's names of the flags, for users who write those.
+const KERNEL_NAMES: [(&str, &str); 10] = [
+    ("EPOLLIN", "IN"),
+    ("EPOLLOUT", "OUT"),
+    ("EPOLLERR", "ERROR"),
+    ("EPOLLRDHUP", "READ_HANG_UP"),
+    ("EPOLLHUP", "HANG_UP"),
+    ("EPOLLET", "EDGE_TRIGGERED"),
+    ("EPOLLONESHOT", "ONE_SHOT"),
+    ("EPOLLPRI", "PRIORITY"),
+    ("EPOLLWAKEUP", "WAKE_UP"),
+    ("EPOLLEXCLUSIVE", "EXCLUSIVE"),
+];
+
+/// The flag a misspelled one most likely means: another case, or the
+/// kernel's `EPOLL...` name.
+fn suggestion(name: &str) -> Option<&'static str> {
+    FLAGS
+        .iter()
+        .copied()
+        .find(|flag| flag.eq_ignore_ascii_case(name))
+        .or_else(|| {
+            KERNEL_NAMES
+                .iter()
+                .find(|(kernel, _)| kernel.eq_ignore_ascii_case(name))
+                .map(|(_, flag)| *flag)
+        })
+}
+
 /// Splits `"IN | EDGE_TRIGGERED"` into `EventSet` constant names, or
 /// reports every bad flag in it.
 pub(crate) fn flags(set: &LitStr, errors: &mut Errors) -> Option<Vec<Ident>> {
@@ -239,11 +290,7 @@ pub(crate) fn flags(set: &LitStr, errors: &mut Errors) -> Option<Vec<Ident>> {
                 format!("empty flag in `set = \"{text}\"`: join flags with single `|`"),
             );
         } else if !FLAGS.contains(&name) {
-            let hint = FLAGS
-                .iter()
-                .find(|flag| {
-                    flag.eq_ignore_ascii_case(name) || name.strip_prefix("EPOLL") == Some(flag)
-                })
+            let hint = suggestion(name)
                 .map(|flag| format!(" (did you mean `{flag}`?)"))
                 .unwrap_or_default();
             fail(

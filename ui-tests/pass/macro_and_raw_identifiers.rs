@@ -34,6 +34,25 @@ impl Keyword {
 fn main() {
     let mut manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
     let _ = manager.add_subscriber(Box::new(Keyword { r#type: EventFd::new(0).unwrap() }));
+    let _ = manager.add_subscriber(Box::new(Spellings {
+        kick: EventFd::new(0).unwrap(),
+        _timer: EventFd::new(0).unwrap(),
+    }));
     let shared: std::rc::Rc<dyn EventSubscriber> = std::rc::Rc::new(Wrapped { kick: EventFd::new(0).unwrap() });
     let _ = manager.add_subscriber(Box::new(shared));
+}
+
+/// A raw field name and its plain spelling name the same field, and a
+/// leading underscore is left out of the default handler name.
+#[derive(MutEventSubscriber)]
+#[event(fd = r#kick)]
+#[event(fd = _timer)]
+struct Spellings {
+    kick: EventFd,
+    _timer: EventFd,
+}
+
+impl Spellings {
+    fn on_kick(&mut self, _events: Events, _ops: &mut EventOps<'_>) {}
+    fn on_timer(&mut self, _events: Events, _ops: &mut EventOps<'_>) {}
 }
