@@ -61,7 +61,9 @@
 //!   names are checked at compile time, as is the kernel's rule that
 //!   `EXCLUSIVE` goes only with `IN`, `OUT`, `ERROR`, `HANG_UP`,
 //!   `EDGE_TRIGGERED` and `WAKE_UP`.
-//! - `handler = method` (default `on_<field>`; required for tuple fields):
+//! - `handler = method` (default `on_<field>`, with the field's leading
+//!   underscores and `r#` left out: `_kick` and `r#kick` give `on_kick`;
+//!   required for tuple fields):
 //!   the method that receives this fd's events, of type
 //!   `fn(&mut self, Events, &mut EventOps)`, or `fn(&self, Events, &mut
 //!   EventOps)` under `#[derive(EventSubscriber)]`. `ERROR` and `HANG_UP`
