@@ -143,7 +143,8 @@ fn bench_run<T: MutEventSubscriber>(
     });
 }
 
-fn floor(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, fds: &[EventFd]) {
+/// An epoll instance watching `fds` for `IN`, each with its index as data.
+fn floor_epoll(fds: &[EventFd]) -> Epoll {
     let epoll = Epoll::new().expect("epoll");
     for (index, fd) in fds.iter().enumerate() {
         epoll
@@ -154,6 +155,11 @@ fn floor(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, fds: 
             )
             .expect("epoll_ctl");
     }
+    epoll
+}
+
+fn floor(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, fds: &[EventFd]) {
+    let epoll = floor_epoll(fds);
     let mut ready = vec![EpollEvent::default(); 256];
     let mut counters = vec![0u64; fds.len()];
     group.bench_function("floor", |b| {
@@ -256,16 +262,7 @@ fn drain(c: &mut Criterion) {
 
     let fds = eventfds(200, usize::MAX);
     let writers = duplicates(&fds);
-    let epoll = Epoll::new().expect("epoll");
-    for (index, fd) in fds.iter().enumerate() {
-        epoll
-            .ctl(
-                ControlOperation::Add,
-                fd.as_raw_fd(),
-                EpollEvent::new(EventSet::IN, index as u64),
-            )
-            .expect("epoll_ctl");
-    }
+    let epoll = floor_epoll(&fds);
     let mut ready = vec![EpollEvent::default(); 256];
     group.bench_function("floor", |b| {
         b.iter_custom(|iters| {

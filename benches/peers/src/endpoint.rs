@@ -85,105 +85,63 @@ impl Drop for FloorPingPong {
     }
 }
 
-/// A loop thread that runs its manager until a request sets `stop`.
-struct LoopThread<E> {
-    endpoint: E,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-pub struct OursRoundTrip(LoopThread<event_manager::RemoteEndpoint<Counter>>);
-
-impl OursRoundTrip {
-    pub fn start() -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let loop_stop = Arc::clone(&stop);
-        let (endpoint_sender, endpoint) = channel();
-        let thread = std::thread::spawn(move || {
-            pin_current_thread(LOOP_CPU);
-            let mut manager = event_manager::EventManager::<Counter>::new().expect("manager");
-            endpoint_sender
-                .send(manager.remote_endpoint())
-                .expect("endpoint");
-            while !loop_stop.load(Ordering::Relaxed) {
-                manager.run().expect("run");
-            }
-        });
-        OursRoundTrip(LoopThread {
-            endpoint: endpoint.recv().expect("endpoint"),
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Contender for OursRoundTrip {
-    fn run_once(&mut self) -> usize {
-        self.0
-            .endpoint
-            .call_blocking(|_ops| Ok::<_, event_manager::Error>(()))
-            .expect("call_blocking");
-        1
-    }
-}
-
-impl Drop for OursRoundTrip {
-    fn drop(&mut self) {
-        let stop = Arc::clone(&self.0.stop);
-        let _ = self
-            .0
-            .endpoint
-            .fire(move |_ops| stop.store(true, Ordering::Relaxed));
-        if let Some(thread) = self.0.thread.take() {
-            thread.join().expect("loop thread");
+/// A contender that runs a manager of the crate `$krate` on a loop thread
+/// until a request sets its stop flag, and times `call_blocking` to it. The
+/// two versions of event-manager have the same API, so one definition
+/// serves both.
+macro_rules! round_trip {
+    ($name:ident, $krate:ident) => {
+        pub struct $name {
+            endpoint: $krate::RemoteEndpoint<Counter>,
+            stop: Arc<AtomicBool>,
+            thread: Option<JoinHandle<()>>,
         }
-    }
-}
 
-pub struct TheirsRoundTrip(LoopThread<event_manager_04::RemoteEndpoint<Counter>>);
-
-impl TheirsRoundTrip {
-    pub fn start() -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let loop_stop = Arc::clone(&stop);
-        let (endpoint_sender, endpoint) = channel();
-        let thread = std::thread::spawn(move || {
-            pin_current_thread(LOOP_CPU);
-            let mut manager = event_manager_04::EventManager::<Counter>::new().expect("manager");
-            endpoint_sender
-                .send(manager.remote_endpoint())
-                .expect("endpoint");
-            while !loop_stop.load(Ordering::Relaxed) {
-                manager.run().expect("run");
+        impl $name {
+            pub fn start() -> Self {
+                let stop = Arc::new(AtomicBool::new(false));
+                let loop_stop = Arc::clone(&stop);
+                let (endpoint_sender, endpoint) = channel();
+                let thread = std::thread::spawn(move || {
+                    pin_current_thread(LOOP_CPU);
+                    let mut manager = $krate::EventManager::<Counter>::new().expect("manager");
+                    endpoint_sender
+                        .send(manager.remote_endpoint())
+                        .expect("endpoint");
+                    while !loop_stop.load(Ordering::Relaxed) {
+                        manager.run().expect("run");
+                    }
+                });
+                $name {
+                    endpoint: endpoint.recv().expect("endpoint"),
+                    stop,
+                    thread: Some(thread),
+                }
             }
-        });
-        TheirsRoundTrip(LoopThread {
-            endpoint: endpoint.recv().expect("endpoint"),
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Contender for TheirsRoundTrip {
-    fn run_once(&mut self) -> usize {
-        self.0
-            .endpoint
-            .call_blocking(|_ops| Ok::<_, event_manager_04::Error>(()))
-            .expect("call_blocking");
-        1
-    }
-}
-
-impl Drop for TheirsRoundTrip {
-    fn drop(&mut self) {
-        let stop = Arc::clone(&self.0.stop);
-        let _ = self
-            .0
-            .endpoint
-            .fire(move |_ops| stop.store(true, Ordering::Relaxed));
-        if let Some(thread) = self.0.thread.take() {
-            thread.join().expect("loop thread");
         }
-    }
+
+        impl Contender for $name {
+            fn run_once(&mut self) -> usize {
+                self.endpoint
+                    .call_blocking(|_ops| Ok::<_, $krate::Error>(()))
+                    .expect("call_blocking");
+                1
+            }
+        }
+
+        impl Drop for $name {
+            fn drop(&mut self) {
+                let stop = Arc::clone(&self.stop);
+                let _ = self
+                    .endpoint
+                    .fire(move |_ops| stop.store(true, Ordering::Relaxed));
+                if let Some(thread) = self.thread.take() {
+                    thread.join().expect("loop thread");
+                }
+            }
+        }
+    };
 }
+
+round_trip!(OursRoundTrip, event_manager);
+round_trip!(TheirsRoundTrip, event_manager_04);

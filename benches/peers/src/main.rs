@@ -75,20 +75,24 @@ fn entry(name: &'static str, contender: impl dispatch::Contender + 'static) -> E
     }
 }
 
+/// The floor and every level-triggered loop, on the same fds.
+fn event_loops(raw: &[std::os::unix::io::RawFd], handler: Handler) -> Vec<Entry> {
+    vec![
+        entry("floor (epoll_wait + index)", Floor::new(raw, handler)),
+        entry(OURS, dispatch::ours(raw, handler)),
+        entry(OURS_SHARED, dispatch::ours_shared(raw, handler)),
+        entry(THEIRS, dispatch::theirs(raw, handler)),
+        entry(THEIRS_SHARED, dispatch::theirs_shared(raw, handler)),
+        entry(POLLING, Polling::new(raw, handler)),
+        entry(CALLOOP, Calloop::new(raw, handler)),
+    ]
+}
+
 /// The level-triggered shapes: the fds stay ready, nothing is read.
 fn level_shape(title: &'static str, count: usize, ready_every: usize, plan: &Plan) -> ShapeResult {
     let fds = FdSet::new(count, ready_every);
     let raw = fds.raw();
-    let handler = Handler::Count;
-    let mut entries = vec![
-        entry("floor (epoll_wait + index)", Floor::new(&raw, handler)),
-        entry(OURS, dispatch::ours(&raw, handler)),
-        entry(OURS_SHARED, dispatch::ours_shared(&raw, handler)),
-        entry(THEIRS, dispatch::theirs(&raw, handler)),
-        entry(THEIRS_SHARED, dispatch::theirs_shared(&raw, handler)),
-        entry(POLLING, Polling::new(&raw, handler)),
-        entry(CALLOOP, Calloop::new(&raw, handler)),
-    ];
+    let mut entries = event_loops(&raw, Handler::Count);
     eprintln!("{title}");
     let rows = interleave(&mut entries, fds.ready_count(), plan, None);
     drop(entries);
@@ -104,18 +108,10 @@ fn drain_shape(plan: &Plan) -> ShapeResult {
     let title = "drain: 200 eventfds written before each run, read in the handler";
     let fds = FdSet::idle(200);
     let raw = fds.raw();
-    let handler = Handler::Drain;
-    let mut entries = vec![
-        entry("floor (epoll_wait + index)", Floor::new(&raw, handler)),
-        entry(OURS, dispatch::ours(&raw, handler)),
-        entry(OURS_SHARED, dispatch::ours_shared(&raw, handler)),
-        entry(THEIRS, dispatch::theirs(&raw, handler)),
-        entry(THEIRS_SHARED, dispatch::theirs_shared(&raw, handler)),
-        entry(POLLING, Polling::new(&raw, handler)),
-        entry(CALLOOP, Calloop::new(&raw, handler)),
-        entry(MIO, Mio::new(&raw, handler)),
-        entry(OURS_EDGE, dispatch::ours_edge(&raw, handler)),
-    ];
+    let mut entries = event_loops(&raw, Handler::Drain);
+    // mio registers edge-triggered only; ours joins it in that mode.
+    entries.push(entry(MIO, Mio::new(&raw, Handler::Drain)));
+    entries.push(entry(OURS_EDGE, dispatch::ours_edge(&raw, Handler::Drain)));
     eprintln!("{title}");
     let prepare = || fds.write_all();
     let rows = interleave(&mut entries, fds.len(), plan, Some(&prepare));

@@ -12,79 +12,16 @@
 //! values of `RUNS` and dividing the difference in instructions by the
 //! difference in events cancels the set-up cost.
 
-use event_manager::{EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+use event_manager::{MutEventSubscriber, SubscriberOps};
 use event_manager_peers::dispatch::{self, Contender, Floor, Handler};
 use event_manager_peers::fds::FdSet;
 use std::hint::black_box;
-use vmm_sys_util::eventfd::EventFd;
+
+/// The subscriber types of the workspace's derive benchmark.
+#[path = "../../../../event-manager/benches/support/triple.rs"]
+mod triple;
 
 const TRIPLES: usize = 64;
-
-fn ready_eventfd() -> EventFd {
-    let fd = EventFd::new(0).expect("eventfd");
-    fd.write(1).expect("write eventfd");
-    fd
-}
-
-/// Three fds, one method each, written with the derive.
-#[derive(MutEventSubscriber)]
-#[event(fd = rx)]
-#[event(fd = tx)]
-#[event(fd = control)]
-struct Derived {
-    rx: EventFd,
-    tx: EventFd,
-    control: EventFd,
-    counts: [u64; 3],
-}
-
-/// The same subscriber written by hand, with the `match` the derive writes.
-struct HandWritten(Derived);
-
-impl Derived {
-    fn new() -> Self {
-        Derived {
-            rx: ready_eventfd(),
-            tx: ready_eventfd(),
-            control: ready_eventfd(),
-            counts: [0; 3],
-        }
-    }
-
-    fn on_rx(&mut self, events: Events, _ops: &mut EventOps) {
-        black_box(events);
-        self.counts[0] += 1;
-    }
-
-    fn on_tx(&mut self, events: Events, _ops: &mut EventOps) {
-        black_box(events);
-        self.counts[1] += 1;
-    }
-
-    fn on_control(&mut self, events: Events, _ops: &mut EventOps) {
-        black_box(events);
-        self.counts[2] += 1;
-    }
-}
-
-impl MutEventSubscriber for HandWritten {
-    fn init(&mut self, ops: &mut EventOps) {
-        let inner = &self.0;
-        for (tag, fd) in (0..).zip([&inner.rx, &inner.tx, &inner.control]) {
-            ops.add(Events::with_data(fd, tag, EventSet::IN))
-                .expect("register");
-        }
-    }
-
-    fn process(&mut self, events: Events, ops: &mut EventOps) {
-        match events.data() {
-            0 => self.0.on_rx(events, ops),
-            1 => self.0.on_tx(events, ops),
-            2 => self.0.on_control(events, ops),
-            _ => {}
-        }
-    }
-}
 
 fn triples<T: MutEventSubscriber>(make: impl Fn() -> T) -> event_manager::EventManager<T> {
     let mut manager = event_manager::EventManager::new().expect("manager");
@@ -108,8 +45,8 @@ fn main() {
         "ours-shared" => Box::new(dispatch::ours_shared(&raw, Handler::Count)),
         "theirs" => Box::new(dispatch::theirs(&raw, Handler::Count)),
         "theirs-shared" => Box::new(dispatch::theirs_shared(&raw, Handler::Count)),
-        "hand-written" => Box::new(triples(|| HandWritten(Derived::new()))),
-        "derived" => Box::new(triples(Derived::new)),
+        "hand-written" => Box::new(triples(triple::HandWritten::new)),
+        "derived" => Box::new(triples(triple::Derived::new)),
         other => panic!("unknown loop {other}"),
     };
     let mut events = 0;
