@@ -213,10 +213,16 @@ impl<T: MutEventSubscriber> EventManager<T> {
             .ready_events
             .get(self.next_ready..self.ready_len)
             .unwrap_or_default();
+        // The cursor steps past each event before dispatching it and is
+        // written back when the loop ends, or when a `process` panics, so
+        // that the next run resumes after the event that panicked. It stays
+        // in a register meanwhile.
+        let mut cursor = BatchCursor {
+            position: self.next_ready,
+            next_ready: &mut self.next_ready,
+        };
         for ready in batch {
-            // Step past the event before dispatching it: if `process`
-            // panics, the next run resumes after it.
-            self.next_ready += 1;
+            cursor.position += 1;
             let key = ready.data();
             let Some((owner, fd, data)) = self.registry.resolve(key) else {
                 #[cfg(feature = "remote_endpoint")]
@@ -237,6 +243,7 @@ impl<T: MutEventSubscriber> EventManager<T> {
             subscriber.process(events, &mut EventOps::new(&mut self.registry, owner));
             dispatched += 1;
         }
+        drop(cursor);
 
         #[cfg(feature = "remote_endpoint")]
         if std::mem::take(&mut self.endpoint_woken) {
@@ -342,6 +349,18 @@ impl<T> fmt::Debug for EventManager<T> {
             .field("subscribers", &live)
             .field("ready_events_capacity", &self.ready_events.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Where the dispatch loop is in the ready batch; see `run_with_timeout`.
+struct BatchCursor<'a> {
+    position: usize,
+    next_ready: &'a mut usize,
+}
+
+impl Drop for BatchCursor<'_> {
+    fn drop(&mut self) {
+        *self.next_ready = self.position;
     }
 }
 

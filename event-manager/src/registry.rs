@@ -126,7 +126,10 @@ impl Registry {
     pub(crate) fn resolve(&self, key: u64) -> Option<(OwnerSlot, RawFd, u32)> {
         let fd = key as u32;
         let slot = self.fds.get(fd as usize)?;
-        if !slot.is_registered() || u64::from(slot.generation) != key >> 32 {
+        // No need to test `is_registered`: ending a registration moves the
+        // generation on, so no key the kernel holds matches a slot without
+        // an owner; and if one ever did, `NO_OWNER` names no subscriber.
+        if u64::from(slot.generation) != key >> 32 {
             return None;
         }
         Some((slot.owner, fd as RawFd, slot.data.load(Ordering::Relaxed)))
