@@ -155,6 +155,7 @@ pub mod __private;
 mod endpoint;
 mod error;
 mod events;
+mod fd_table;
 mod manager;
 mod registry;
 mod subscriber;

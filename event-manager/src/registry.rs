@@ -7,7 +7,7 @@
 //! its registration ends, so an event that was already in a ready batch when
 //! its fd was removed (or closed, reopened under the same number and added
 //! again) carries an old generation and is dropped. Looking an event up is
-//! one bounds-checked index and two compares; no hashing, no scan.
+//! two indexed loads (`FdTable`) and a compare; no hashing, no scan.
 
 use std::io;
 use std::os::unix::io::RawFd;
@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::errno::Error as Errno;
 
+use crate::fd_table::FdTable;
 use crate::{Error, Events, Result};
 
 /// Index of a subscriber in the manager's subscriber table.
@@ -40,8 +41,9 @@ struct FdSlot {
     position: u32,
 }
 
-impl FdSlot {
-    fn vacant() -> Self {
+impl Default for FdSlot {
+    /// A number nobody has registered.
+    fn default() -> Self {
         FdSlot {
             owner: NO_OWNER,
             generation: 0,
@@ -49,7 +51,9 @@ impl FdSlot {
             position: 0,
         }
     }
+}
 
+impl FdSlot {
     fn is_registered(&self) -> bool {
         self.owner != NO_OWNER
     }
@@ -75,8 +79,8 @@ impl FdSlot {
 /// The epoll instance and who owns each fd registered with it.
 pub(crate) struct Registry {
     epoll: Epoll,
-    /// Indexed by fd number; grows to the highest fd ever registered.
-    fds: Vec<FdSlot>,
+    /// Indexed by fd number, in pages that exist where fds were registered.
+    fds: FdTable<FdSlot>,
     /// Indexed by owner slot: the fds that subscriber registered.
     owned: Vec<Vec<RawFd>>,
 }
@@ -111,7 +115,7 @@ impl Registry {
     pub(crate) fn new() -> io::Result<Self> {
         Ok(Registry {
             epoll: Epoll::new()?,
-            fds: Vec::new(),
+            fds: FdTable::new(),
             owned: Vec::new(),
         })
     }
@@ -173,22 +177,15 @@ impl Registry {
         if stale {
             self.forget(index);
         }
-        if index >= self.fds.len() {
-            // The table costs 16 bytes per fd number up to the highest one
-            // registered, and fd numbers are bounded by RLIMIT_NOFILE. When
-            // the allocator reports that it cannot grow that far, refuse the
-            // fd rather than abort. (With memory overcommit an allocator may
-            // accept a huge table that the system cannot back.)
-            if self.fds.try_reserve(index + 1 - self.fds.len()).is_err() {
-                let _ = self
-                    .epoll
-                    .ctl(ControlOperation::Delete, fd, EpollEvent::default());
-                return Err(Error::Epoll(Errno::new(libc::ENOMEM)));
-            }
-            self.fds.resize_with(index + 1, FdSlot::vacant);
-        }
+        // A page of the table (2 KiB) may have to be made. When the
+        // allocator cannot provide it, refuse the fd rather than abort.
+        let Ok(slot) = self.fds.get_or_insert(index) else {
+            let _ = self
+                .epoll
+                .ctl(ControlOperation::Delete, fd, EpollEvent::default());
+            return Err(Error::Epoll(Errno::new(libc::ENOMEM)));
+        };
         let list = &mut self.owned[owner as usize];
-        let slot = &mut self.fds[index];
         slot.owner = owner;
         slot.generation = generation;
         slot.data.store(events.data(), Ordering::Relaxed);
@@ -266,13 +263,17 @@ impl Registry {
     /// Ends the table's record of a registered fd: out of its owner's list
     /// and on to the next generation.
     fn forget(&mut self, index: usize) {
-        let slot = &mut self.fds[index];
+        let Some(slot) = self.fds.get_mut(index) else {
+            return;
+        };
         let (owner, position) = (slot.owner as usize, slot.position as usize);
         slot.end();
         let list = &mut self.owned[owner];
         list.swap_remove(position);
         if let Some(&moved) = list.get(position) {
-            self.fds[moved as usize].position = position as u32;
+            if let Some(moved) = self.fds.get_mut(moved as usize) {
+                moved.position = position as u32;
+            }
         }
     }
 }
