@@ -103,10 +103,12 @@ impl PollingChurn {
 
 impl Contender for PollingChurn {
     fn run_once(&mut self) -> usize {
-        polling_add_level(&self.poller, self.fd, 0);
-        self.poller
-            .delete(SharedFd(self.fd).as_fd())
-            .expect("delete");
+        // SAFETY: the fd is deleted on the next line, while the shape's
+        // `FdSet` is alive.
+        unsafe { polling_add_level(&self.poller, self.fd, 0) };
+        // SAFETY: as above.
+        let fd = unsafe { SharedFd::new(self.fd) };
+        self.poller.delete(fd.as_fd()).expect("delete");
         1
     }
 }
@@ -128,7 +130,8 @@ impl CalloopChurn {
 impl Contender for CalloopChurn {
     fn run_once(&mut self) -> usize {
         let source = calloop::generic::Generic::new(
-            SharedFd(self.fd),
+            // SAFETY: the source is removed below, while the shape's `FdSet` is alive.
+            unsafe { SharedFd::new(self.fd) },
             calloop::Interest::READ,
             calloop::Mode::Level,
         );

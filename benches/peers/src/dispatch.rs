@@ -206,7 +206,9 @@ impl Polling {
     pub fn new(fds: &[RawFd], handler: Handler) -> Self {
         let poller = polling::Poller::new().expect("poller");
         for (index, &fd) in fds.iter().enumerate() {
-            polling_add_level(&poller, fd, index);
+            // SAFETY: `Drop for Polling` deletes every fd, and the shape's
+            // `FdSet` outlives this loop.
+            unsafe { polling_add_level(&poller, fd, index) };
         }
         Polling {
             poller,
@@ -239,7 +241,8 @@ impl Contender for Polling {
 impl Drop for Polling {
     fn drop(&mut self) {
         for &fd in &self.fds {
-            let _ = self.poller.delete(SharedFd(fd).as_fd());
+            // SAFETY: the shape's `FdSet` outlives this loop.
+            let _ = self.poller.delete(unsafe { SharedFd::new(fd) }.as_fd());
         }
     }
 }
@@ -260,8 +263,9 @@ impl Calloop {
     pub fn new(fds: &[RawFd], handler: Handler) -> Self {
         let event_loop = calloop::EventLoop::try_new().expect("event loop");
         for (index, &fd) in fds.iter().enumerate() {
+            // SAFETY: the shape's `FdSet` outlives this loop.
             let source = calloop::generic::Generic::new(
-                SharedFd(fd),
+                unsafe { SharedFd::new(fd) },
                 calloop::Interest::READ,
                 calloop::Mode::Level,
             );

@@ -36,7 +36,9 @@ impl FloorPingPong {
         let wakeup = Arc::new(EventFd::new(EFD_NONBLOCK).expect("eventfd"));
         let loop_wakeup = Arc::clone(&wakeup);
         let thread = std::thread::spawn(move || {
-            pin_current_thread(LOOP_CPU);
+            if !pin_current_thread(LOOP_CPU) {
+                eprintln!("warning: the floor's loop thread is not pinned");
+            }
             let epoll = Epoll::new().expect("epoll");
             epoll
                 .ctl(
@@ -103,7 +105,9 @@ macro_rules! round_trip {
                 let loop_stop = Arc::clone(&stop);
                 let (endpoint_sender, endpoint) = channel();
                 let thread = std::thread::spawn(move || {
-                    pin_current_thread(LOOP_CPU);
+                    if !pin_current_thread(LOOP_CPU) {
+                        eprintln!("warning: a loop thread is not pinned");
+                    }
                     let mut manager = $krate::EventManager::<Counter>::new().expect("manager");
                     endpoint_sender
                         .send(manager.remote_endpoint())

@@ -78,13 +78,22 @@ pub fn drain(fd: RawFd) {
 
 /// A raw fd that calloop's `Generic` and polling can hold without owning it.
 #[derive(Clone, Copy)]
-pub struct SharedFd(pub RawFd);
+pub struct SharedFd(RawFd);
+
+impl SharedFd {
+    /// # Safety
+    /// `fd` must stay open for as long as the `SharedFd` (or a copy) is
+    /// used: every one here is made from an fd of an `FdSet` that outlives
+    /// the loop holding it (each shape drops its loops before its fds).
+    pub unsafe fn new(fd: RawFd) -> Self {
+        SharedFd(fd)
+    }
+}
 
 impl AsFd for SharedFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: every `SharedFd` is made from an `FdSet` that outlives
-        // the loops holding it (main drops the loops first), so the fd is
-        // open for as long as the borrow.
+        // SAFETY: `SharedFd::new`'s contract keeps the fd open while this
+        // value is used.
         unsafe { BorrowedFd::borrow_raw(self.0) }
     }
 }
@@ -96,27 +105,30 @@ impl AsRawFd for SharedFd {
 }
 
 /// Registers `fd` with polling in level mode.
-pub fn polling_add_level(poller: &polling::Poller, fd: RawFd, key: usize) {
-    // SAFETY: polling requires the fd to be deleted from the poller before
-    // it is closed; the poller is dropped before the `FdSet` that owns fd.
+///
+/// # Safety
+/// polling requires the fd to be deleted from the poller before it is
+/// closed: the caller deletes it (`Polling`'s `Drop`, `PollingChurn`'s
+/// cycle) while the `FdSet` that owns it is alive.
+pub unsafe fn polling_add_level(poller: &polling::Poller, fd: RawFd, key: usize) {
+    // SAFETY: passed on to the caller, see above.
     unsafe { poller.add_with_mode(fd, polling::Event::readable(key), polling::PollMode::Level) }
         .expect("polling add");
 }
 
-/// Pins the calling thread to `cpu`, if the machine has it; returns
-/// whether it did. Measurements that involve two threads pin them to two
-/// cores, so that the scheduler's placement does not change what is measured
-/// from one run to the next.
+/// Pins the calling thread to `cpu`; returns whether the kernel agreed.
+/// Measurements that involve two threads pin them to two cores, so that
+/// the scheduler's placement does not change what is measured from one run
+/// to the next.
 pub fn pin_current_thread(cpu: usize) -> bool {
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    if cpu >= cpus {
-        return false;
-    }
     // SAFETY: `cpu_set_t` is plain data for which all-zero bytes are a
     // valid (empty) set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` is below the number of CPUs, far below CPU_SETSIZE,
-    // and `set` is a valid `cpu_set_t`.
+    if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+        return false;
+    }
+    // SAFETY: `cpu` is below the set's capacity (checked above) and `set`
+    // is a valid `cpu_set_t`.
     unsafe { libc::CPU_SET(cpu, &mut set) };
     // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is the
     // calling thread.

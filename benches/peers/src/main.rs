@@ -11,12 +11,13 @@
 //! (3 rounds of 1 ms: checks that every loop runs, writes nothing),
 //! `--no-write` (print the section instead of writing it).
 
+use std::os::unix::io::RawFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use event_manager_peers::dispatch::{self, Calloop, Floor, Handler, Mio, Polling};
 use event_manager_peers::fds::{self, FdSet};
-use event_manager_peers::measure::{interleave, Entry, Plan};
+use event_manager_peers::measure::{self, interleave, Entry, Plan};
 use event_manager_peers::report::{self, ShapeResult};
 use event_manager_peers::{churn, endpoint, memory};
 
@@ -75,24 +76,26 @@ fn entry(name: &'static str, contender: impl dispatch::Contender + 'static) -> E
     }
 }
 
-/// The floor and every level-triggered loop, on the same fds.
-fn event_loops(raw: &[std::os::unix::io::RawFd], handler: Handler) -> Vec<Entry> {
+/// The floor and every level-triggered loop; `fds(i)` gives the fds of
+/// the `i`-th.
+fn event_loops(fds: &dyn Fn(usize) -> Vec<RawFd>, handler: Handler) -> Vec<Entry> {
     vec![
-        entry("floor (epoll_wait + index)", Floor::new(raw, handler)),
-        entry(OURS, dispatch::ours(raw, handler)),
-        entry(OURS_SHARED, dispatch::ours_shared(raw, handler)),
-        entry(THEIRS, dispatch::theirs(raw, handler)),
-        entry(THEIRS_SHARED, dispatch::theirs_shared(raw, handler)),
-        entry(POLLING, Polling::new(raw, handler)),
-        entry(CALLOOP, Calloop::new(raw, handler)),
+        entry("floor (epoll_wait + index)", Floor::new(&fds(0), handler)),
+        entry(OURS, dispatch::ours(&fds(1), handler)),
+        entry(OURS_SHARED, dispatch::ours_shared(&fds(2), handler)),
+        entry(THEIRS, dispatch::theirs(&fds(3), handler)),
+        entry(THEIRS_SHARED, dispatch::theirs_shared(&fds(4), handler)),
+        entry(POLLING, Polling::new(&fds(5), handler)),
+        entry(CALLOOP, Calloop::new(&fds(6), handler)),
     ]
 }
 
-/// The level-triggered shapes: the fds stay ready, nothing is read.
+/// The level-triggered shapes: the fds stay ready, nothing is read, so
+/// every loop can watch the same fds.
 fn level_shape(title: &'static str, count: usize, ready_every: usize, plan: &Plan) -> ShapeResult {
     let fds = FdSet::new(count, ready_every);
     let raw = fds.raw();
-    let mut entries = event_loops(&raw, Handler::Count);
+    let mut entries = event_loops(&|_| raw.clone(), Handler::Count);
     eprintln!("{title}");
     let rows = interleave(&mut entries, fds.ready_count(), plan, None);
     drop(entries);
@@ -104,17 +107,22 @@ fn level_shape(title: &'static str, count: usize, ready_every: usize, plan: &Pla
 }
 
 /// Every fd written before each run and read by its handler; mio joins in.
+/// Each loop has fds of its own: a write to an fd that several epoll
+/// instances watch wakes all of them, which would add the same cost to
+/// every loop and squeeze the ratios towards 1.
 fn drain_shape(plan: &Plan) -> ShapeResult {
     let title = "drain: 200 eventfds written before each run, read in the handler";
-    let fds = FdSet::idle(200);
-    let raw = fds.raw();
-    let mut entries = event_loops(&raw, Handler::Drain);
+    let sets: Vec<FdSet> = (0..9).map(|_| FdSet::idle(200)).collect();
+    let mut entries = event_loops(&|index| sets[index].raw(), Handler::Drain);
     // mio registers edge-triggered only; ours joins it in that mode.
-    entries.push(entry(MIO, Mio::new(&raw, Handler::Drain)));
-    entries.push(entry(OURS_EDGE, dispatch::ours_edge(&raw, Handler::Drain)));
+    entries.push(entry(MIO, Mio::new(&sets[7].raw(), Handler::Drain)));
+    entries.push(entry(
+        OURS_EDGE,
+        dispatch::ours_edge(&sets[8].raw(), Handler::Drain),
+    ));
     eprintln!("{title}");
-    let prepare = || fds.write_all();
-    let rows = interleave(&mut entries, fds.len(), plan, Some(&prepare));
+    let prepare = |index: usize| sets[index].write_all();
+    let rows = interleave(&mut entries, 200, plan, Some(&prepare));
     drop(entries);
     ShapeResult {
         title,
@@ -189,18 +197,26 @@ enum Comparison {
     Slower,
 }
 
-/// Whether `ours` beat `peer` on `shape` beyond the spread of the rounds:
-/// its 75th percentile below the peer's 25th.
+/// Whether `ours` beat `peer` on `shape`, round by round: the quartiles of
+/// `ours`'s time over `peer`'s in the same round both below 1 (faster),
+/// both above (slower), or 1 between them (a tie).
 fn compare(shape: &ShapeResult, ours: &str, peer: &str) -> Comparison {
     let row = |name: &str| shape.rows.iter().find(|row| row.name == name);
-    match (row(ours), row(peer)) {
-        (Some(ours), Some(peer)) if ours.ratio_quartiles.1 < peer.ratio_quartiles.0 => {
-            Comparison::Faster
-        }
-        (Some(ours), Some(peer)) if ours.ratio_quartiles.0 > peer.ratio_quartiles.1 => {
-            Comparison::Slower
-        }
+    let (Some(ours), Some(peer)) = (row(ours), row(peer)) else {
+        return Comparison::Overlapping;
+    };
+    match measure::pairwise(ours, peer) {
+        (_, _, high) if high < 1.0 => Comparison::Faster,
+        (low, _, _) if low > 1.0 => Comparison::Slower,
         _ => Comparison::Overlapping,
+    }
+}
+
+fn describe(comparison: &Comparison) -> &'static str {
+    match comparison {
+        Comparison::Faster => "yes",
+        Comparison::Slower => "no",
+        Comparison::Overlapping => "tie",
     }
 }
 
@@ -221,13 +237,19 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
         .filter_map(|shape| ratio(shape, OURS))
         .collect();
     let peers = [THEIRS, THEIRS_SHARED, POLLING, CALLOOP];
-    let best_peer: Vec<f64> = level
+    // Per shape, the peer with the lowest median, and how ours compares to
+    // it round by round.
+    let against_best: Vec<(String, Comparison)> = level
         .iter()
         .map(|shape| {
-            peers
+            let best = peers
                 .iter()
-                .filter_map(|peer| ratio(shape, peer))
-                .fold(f64::INFINITY, f64::min)
+                .filter_map(|peer| ratio(shape, peer).map(|ratio| (*peer, ratio)))
+                .min_by(|left, right| left.1.total_cmp(&right.1));
+            match best {
+                Some((peer, ratio)) => (format!("{peer} {ratio:.3}"), compare(shape, OURS, peer)),
+                None => ("none".to_owned(), Comparison::Overlapping),
+            }
         })
         .collect();
     let shared_level: Vec<f64> = level
@@ -235,7 +257,6 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
         .filter_map(|shape| ratio(shape, OURS_SHARED))
         .collect();
     let value = |shape: &ShapeResult, name: &str| ratio(shape, name).unwrap_or(f64::NAN);
-    let (ours_memory, theirs_memory) = (&footprints[0], &footprints[1]);
     vec![
         [
             "level-triggered shapes: within 5% of the floor".to_owned(),
@@ -243,22 +264,20 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
             verdict(ours_level.iter().all(|ratio| *ratio <= 1.05)).to_owned(),
         ],
         [
-            "level-triggered shapes: faster than every peer".to_owned(),
+            "level-triggered shapes: faster than every peer (round by round)".to_owned(),
             format!(
                 "best peer per shape: {}",
-                best_peer
+                against_best
                     .iter()
-                    .map(|ratio| format!("{ratio:.3}"))
+                    .map(|(best, _)| best.as_str())
                     .collect::<Vec<_>>()
                     .join(" / ")
             ),
-            verdict(
-                ours_level
-                    .iter()
-                    .zip(&best_peer)
-                    .all(|(ours, peer)| ours < peer),
-            )
-            .to_owned(),
+            against_best
+                .iter()
+                .map(|(_, comparison)| describe(comparison))
+                .collect::<Vec<_>>()
+                .join(" / "),
         ],
         [
             "level-triggered shapes behind `Arc<Mutex<dyn ...>>`: within 5% of the floor"
@@ -271,7 +290,7 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
             verdict(shared_level.iter().all(|ratio| *ratio <= 1.05)).to_owned(),
         ],
         [
-            "drain: faster than the fastest peer of the same mode".to_owned(),
+            "drain: faster than polling (level) / than mio (edge), round by round".to_owned(),
             format!(
                 "level {:.3} (polling {:.3}); edge-triggered {:.3} (mio {:.3})",
                 value(drain, OURS),
@@ -279,14 +298,11 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
                 value(drain, OURS_EDGE),
                 value(drain, MIO)
             ),
-            match (
-                compare(drain, OURS, POLLING),
-                compare(drain, OURS_EDGE, MIO),
-            ) {
-                (Comparison::Faster, Comparison::Faster) => "yes".to_owned(),
-                (Comparison::Slower, _) | (_, Comparison::Slower) => "no".to_owned(),
-                _ => "tie: the quartiles overlap".to_owned(),
-            },
+            format!(
+                "{} / {}",
+                describe(&compare(drain, OURS, POLLING)),
+                describe(&compare(drain, OURS_EDGE, MIO))
+            ),
         ],
         [
             "churn: add + remove within 25% of two `epoll_ctl` calls".to_owned(),
@@ -304,17 +320,12 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
         ],
         [
             "memory: no more than event-manager 0.4.2".to_owned(),
-            format!(
-                "{:.1} against {:.1} bytes per subscriber, {:.1} against {:.1} per additional fd",
-                ours_memory.per_subscriber,
-                theirs_memory.per_subscriber,
-                ours_memory.per_fd,
-                theirs_memory.per_fd
-            ),
-            verdict(
-                ours_memory.per_subscriber <= theirs_memory.per_subscriber
-                    && ours_memory.per_fd <= theirs_memory.per_fd,
-            )
+            "bytes per subscriber and per additional fd, in every case of the memory table"
+                .to_owned(),
+            verdict(footprints.iter().all(|case| {
+                case.ours.per_subscriber <= case.theirs.per_subscriber
+                    && case.ours.per_fd <= case.theirs.per_fd
+            }))
             .to_owned(),
         ],
     ]
@@ -322,14 +333,24 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
 
 fn main() {
     let options = options();
-    // Every single-threaded shape runs on core 0; endpoint loop threads on core 1.
-    fds::pin_current_thread(0);
+    // Counted before pinning, which narrows what the process may use.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // Every single-threaded shape runs on core 0; endpoint loop threads on
+    // core 1 (see `endpoint.rs`).
+    let pinned = cores >= 2 && fds::pin_current_thread(0);
+    if !pinned {
+        eprintln!("warning: threads are not pinned; the endpoint figures depend on placement");
+    }
     let plan = Plan {
         rounds: options.rounds,
         sample: Duration::from_millis(options.sample_ms),
     };
-    // First, while fd numbers are low.
-    let footprints = memory::footprints(1000);
+    // First, while fd numbers are low; then with the numbers pushed up.
+    let mut footprints: Vec<memory::Footprint> = [250, 500, 1000, 1500, 2000]
+        .iter()
+        .map(|&count| memory::footprint(count, 0))
+        .collect();
+    footprints.push(memory::footprint(1000, 10_000));
     let shapes = vec![
         level_shape(
             "200 ready: 200 eventfds, all ready, level-triggered",
@@ -360,6 +381,8 @@ fn main() {
         rounds: options.rounds,
         sample_ms: options.sample_ms,
         chart_file,
+        cores,
+        pinned,
     };
     let section = report::markdown(
         &shapes,

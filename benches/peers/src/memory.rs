@@ -45,9 +45,15 @@ fn live_bytes() -> isize {
 }
 
 /// Bytes per subscriber (with its one fd) and per additional fd of one
-/// subscriber, for one implementation.
+/// subscriber, for this crate and 0.4.2, in one situation.
 pub struct Footprint {
-    pub name: &'static str,
+    /// The situation: how many fds, and where their numbers lie.
+    pub case: String,
+    pub ours: Bytes,
+    pub theirs: Bytes,
+}
+
+pub struct Bytes {
     pub per_subscriber: f64,
     pub per_fd: f64,
 }
@@ -84,53 +90,64 @@ impl event_manager_04::MutEventSubscriber for Multi {
     }
 }
 
-/// Measures both versions of event-manager with `count` fds. Run it
-/// before the other shapes open their fds, so that fd numbers are low, as
-/// in a program that starts up.
-pub fn footprints(count: usize) -> Vec<Footprint> {
+/// Heap bytes that `register` leaves allocated.
+fn held_by(register: impl FnOnce()) -> f64 {
+    let before = live_bytes();
+    register();
+    (live_bytes() - before) as f64
+}
+
+/// Measures one version with `raw` fds: `count` one-fd subscribers, and
+/// one subscriber with all of them against one with a single fd.
+macro_rules! bytes {
+    ($krate:ident, $raw:expr) => {{
+        use $krate::SubscriberOps;
+        let raw: &[RawFd] = $raw;
+        let count = raw.len() as f64;
+        let mut managers = (
+            $krate::EventManager::<Counter>::new().expect("manager"),
+            $krate::EventManager::<Multi>::new().expect("manager"),
+            $krate::EventManager::<Multi>::new().expect("manager"),
+        );
+        let per_subscriber = held_by(|| {
+            for &fd in raw {
+                managers.0.add_subscriber(Counter::new(fd, Handler::Count));
+            }
+        }) / count;
+        let (all, one) = (
+            Multi { fds: raw.to_vec() },
+            Multi {
+                fds: raw[..1].to_vec(),
+            },
+        );
+        let with_all = held_by(|| {
+            let _ = managers.1.add_subscriber(all);
+        });
+        // A second manager for the single fd: the first holds them all.
+        let with_one = held_by(|| {
+            let _ = managers.2.add_subscriber(one);
+        });
+        Bytes {
+            per_subscriber,
+            per_fd: (with_all - with_one) / (count - 1.0),
+        }
+    }};
+}
+
+/// Measures both versions with `count` fds, after `opened_before` other
+/// fds have been opened (which pushes the measured fds' numbers up).
+pub fn footprint(count: usize, opened_before: usize) -> Footprint {
+    let _others = FdSet::idle(opened_before);
     let fds = FdSet::idle(count);
     let raw = fds.raw();
-    vec![
-        Footprint {
-            name: "event-manager (this workspace)",
-            per_subscriber: {
-                use event_manager::SubscriberOps;
-                let mut manager = event_manager::EventManager::<Counter>::new().expect("manager");
-                let before = live_bytes();
-                for &fd in &raw {
-                    manager.add_subscriber(Counter::new(fd, Handler::Count));
-                }
-                (live_bytes() - before) as f64 / count as f64
-            },
-            per_fd: {
-                use event_manager::SubscriberOps;
-                let mut manager = event_manager::EventManager::<Multi>::new().expect("manager");
-                let multi = Multi { fds: raw.clone() };
-                let before = live_bytes();
-                manager.add_subscriber(multi);
-                (live_bytes() - before) as f64 / count as f64
-            },
-        },
-        Footprint {
-            name: "event-manager 0.4.2",
-            per_subscriber: {
-                use event_manager_04::SubscriberOps;
-                let mut manager =
-                    event_manager_04::EventManager::<Counter>::new().expect("manager");
-                let before = live_bytes();
-                for &fd in &raw {
-                    manager.add_subscriber(Counter::new(fd, Handler::Count));
-                }
-                (live_bytes() - before) as f64 / count as f64
-            },
-            per_fd: {
-                use event_manager_04::SubscriberOps;
-                let mut manager = event_manager_04::EventManager::<Multi>::new().expect("manager");
-                let multi = Multi { fds: raw.clone() };
-                let before = live_bytes();
-                manager.add_subscriber(multi);
-                (live_bytes() - before) as f64 / count as f64
-            },
-        },
-    ]
+    let case = if opened_before == 0 {
+        format!("{count} fds")
+    } else {
+        format!("{count} fds, {opened_before} other fds opened first")
+    };
+    Footprint {
+        case,
+        ours: bytes!(event_manager, &raw),
+        theirs: bytes!(event_manager_04, &raw),
+    }
 }

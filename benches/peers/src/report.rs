@@ -21,6 +21,10 @@ pub struct Context {
     pub rounds: usize,
     pub sample_ms: u64,
     pub chart_file: &'static str,
+    /// Cores the process could use, counted before any pinning.
+    pub cores: usize,
+    /// Whether the caller and the loop threads were pinned to cores 0 and 1.
+    pub pinned: bool,
 }
 
 pub fn markdown(
@@ -34,16 +38,26 @@ pub fn markdown(
     let _ = writeln!(text, "## Side by side with other event loops\n");
     let _ = writeln!(
         text,
-        "Every loop registers the same fds in its own epoll instance and runs one \
-         wait with a zero timeout per `run`; handlers count the event (and read the \
-         eventfd on the drain shape). The loops of a shape are timed in {} rounds; \
-         each round times every loop once, for about {} ms, in an order that rotates \
-         from round to round. A loop's ratio is its time divided by the floor's time \
-         in the same round; the tables give the median over the rounds and, in \
-         brackets, the 25th and 75th percentiles.\n",
+        "On the dispatch shapes every loop waits with a zero timeout once per run \
+         and its handlers count each event (and read the eventfd on the drain shape). \
+         On the level-triggered shapes all loops watch the same eventfds, each in its \
+         own epoll instance; on the drain shape each loop has eventfds of its own. \
+         The loops of a shape are timed in {} rounds; each round times every loop \
+         once, for about {} ms (each loop is calibrated on its own), in an order that \
+         rotates from round to round. A loop's ratio is its time divided by the \
+         floor's time in the same round; the tables give, separately, the median time \
+         and the median ratio over the rounds, with the ratio's 25th and 75th \
+         percentiles in brackets. Verdicts that compare two loops (\"faster than\") \
+         divide their times round by round and need the quartiles of that ratio on \
+         one side of 1; otherwise they say \"tie\".\n",
         context.rounds, context.sample_ms
     );
-    let _ = writeln!(text, "- Machine: {}.", machine());
+    let pinning = if context.pinned {
+        "the measuring thread runs on core 0 and the endpoint loops' threads on core 1"
+    } else {
+        "threads not pinned (fewer than two cores usable)"
+    };
+    let _ = writeln!(text, "- Machine: {}; {pinning}.", machine(context.cores));
     let _ = writeln!(text, "- Date: {}.", today());
     let _ = writeln!(text, "- Command: `{}`.\n", context.command);
     let _ = writeln!(
@@ -77,20 +91,26 @@ pub fn markdown(
     let _ = writeln!(text, "### Memory\n");
     let _ = writeln!(
         text,
-        "Heap bytes held by the manager, counted by a global allocator, with 1,000 \
-         eventfds opened at start-up (low fd numbers): per subscriber that registers \
-         one fd, and per fd of one subscriber that registers all of them.\n"
+        "Heap bytes held by the manager, counted by a global allocator: per \
+         subscriber that registers one fd (`count` of them), and per additional fd \
+         of one subscriber that registers `count` fds (its bytes with all of them, \
+         less its bytes with one, over `count - 1`). The last case opens 10,000 \
+         other fds first, so that the measured fds have high numbers.\n"
     );
     let _ = writeln!(
         text,
-        "| implementation | bytes per subscriber (one fd) | bytes per additional fd |"
+        "| case | per subscriber, this crate | per subscriber, 0.4.2 | per additional fd, this crate | per additional fd, 0.4.2 |"
     );
-    let _ = writeln!(text, "|---|---|---|");
+    let _ = writeln!(text, "|---|---|---|---|---|");
     for footprint in footprints {
         let _ = writeln!(
             text,
-            "| {} | {:.1} | {:.1} |",
-            footprint.name, footprint.per_subscriber, footprint.per_fd
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            footprint.case,
+            footprint.ours.per_subscriber,
+            footprint.theirs.per_subscriber,
+            footprint.ours.per_fd,
+            footprint.theirs.per_fd
         );
     }
     let _ = writeln!(text, "\n{END}");
@@ -112,8 +132,7 @@ pub fn splice(document: &str, section: &str) -> String {
     }
 }
 
-fn machine() -> String {
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+fn machine(cores: usize) -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
