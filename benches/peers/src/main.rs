@@ -76,6 +76,22 @@ fn entry(name: &'static str, contender: impl dispatch::Contender + 'static) -> E
     }
 }
 
+/// Measures a shape's loops, then drops them: before the caller's fds,
+/// which they watch.
+fn measure_shape(
+    title: &'static str,
+    unit: &'static str,
+    mut entries: Vec<Entry>,
+    events_per_run: usize,
+    plan: &Plan,
+    prepare: Option<measure::Prepare<'_>>,
+) -> ShapeResult {
+    eprintln!("{title}");
+    let rows = interleave(&mut entries, events_per_run, plan, prepare);
+    drop(entries);
+    ShapeResult { title, unit, rows }
+}
+
 /// The floor and every level-triggered loop; `fds(i)` gives the fds of
 /// the `i`-th.
 fn event_loops(fds: &dyn Fn(usize) -> Vec<RawFd>, handler: Handler) -> Vec<Entry> {
@@ -95,15 +111,15 @@ fn event_loops(fds: &dyn Fn(usize) -> Vec<RawFd>, handler: Handler) -> Vec<Entry
 fn level_shape(title: &'static str, count: usize, ready_every: usize, plan: &Plan) -> ShapeResult {
     let fds = FdSet::new(count, ready_every);
     let raw = fds.raw();
-    let mut entries = event_loops(&|_| raw.clone(), Handler::Count);
-    eprintln!("{title}");
-    let rows = interleave(&mut entries, fds.ready_count(), plan, None);
-    drop(entries);
-    ShapeResult {
+    let entries = event_loops(&|_| raw.clone(), Handler::Count);
+    measure_shape(
         title,
-        unit: "ns per event",
-        rows,
-    }
+        "ns per event",
+        entries,
+        fds.ready_count(),
+        plan,
+        None,
+    )
 }
 
 /// Every fd written before each run and read by its handler; mio joins in.
@@ -120,22 +136,15 @@ fn drain_shape(plan: &Plan) -> ShapeResult {
         OURS_EDGE,
         dispatch::ours_edge(&sets[8].raw(), Handler::Drain),
     ));
-    eprintln!("{title}");
     let prepare = |index: usize| sets[index].write_all();
-    let rows = interleave(&mut entries, 200, plan, Some(&prepare));
-    drop(entries);
-    ShapeResult {
-        title,
-        unit: "ns per event",
-        rows,
-    }
+    measure_shape(title, "ns per event", entries, 200, plan, Some(&prepare))
 }
 
 fn churn_shape(plan: &Plan) -> ShapeResult {
     let title = "churn: register one fd and remove it";
     let fds = FdSet::idle(1);
     let fd = fds.raw()[0];
-    let mut entries = vec![
+    let entries = vec![
         entry("floor (two epoll_ctl calls)", churn::FloorChurn::new(fd)),
         entry(OURS, churn::OursChurn::new(fd)),
         entry(THEIRS, churn::TheirsChurn::new(fd)),
@@ -143,19 +152,12 @@ fn churn_shape(plan: &Plan) -> ShapeResult {
         entry(CALLOOP, churn::CalloopChurn::new(fd)),
         entry(MIO, churn::MioChurn::new(fd)),
     ];
-    eprintln!("{title}");
-    let rows = interleave(&mut entries, 1, plan, None);
-    drop(entries);
-    ShapeResult {
-        title,
-        unit: "ns per add + remove",
-        rows,
-    }
+    measure_shape(title, "ns per add + remove", entries, 1, plan, None)
 }
 
 fn endpoint_shape(plan: &Plan) -> ShapeResult {
     let title = "endpoint: call_blocking round trip to a loop on another thread";
-    let mut entries = vec![
+    let entries = vec![
         entry(
             "floor (channel + eventfd ping-pong)",
             endpoint::FloorPingPong::start(),
@@ -163,14 +165,7 @@ fn endpoint_shape(plan: &Plan) -> ShapeResult {
         entry(OURS, endpoint::OursRoundTrip::start()),
         entry(THEIRS, endpoint::TheirsRoundTrip::start()),
     ];
-    eprintln!("{title}");
-    let rows = interleave(&mut entries, 1, plan, None);
-    drop(entries);
-    ShapeResult {
-        title,
-        unit: "ns per round trip",
-        rows,
-    }
+    measure_shape(title, "ns per round trip", entries, 1, plan, None)
 }
 
 /// A loop's ratio on a shape, if it ran there.
