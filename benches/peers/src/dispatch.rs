@@ -128,44 +128,52 @@ impl event_manager_04::MutEventSubscriber for Counter {
 type OursShared = Arc<Mutex<dyn event_manager::MutEventSubscriber + Send>>;
 type TheirsShared = Arc<Mutex<dyn event_manager_04::MutEventSubscriber + Send>>;
 
-/// This workspace's event-manager with one subscriber type.
-pub fn ours(fds: &[RawFd], handler: Handler) -> event_manager::EventManager<Counter> {
+/// This workspace's event-manager with a subscriber per fd.
+fn ours_with<T: event_manager::MutEventSubscriber>(
+    fds: &[RawFd],
+    subscriber: impl Fn(RawFd) -> T,
+) -> event_manager::EventManager<T> {
     use event_manager::SubscriberOps;
     let mut manager = event_manager::EventManager::new().expect("manager");
     for &fd in fds {
-        manager.add_subscriber(Counter::new(fd, handler));
+        manager.add_subscriber(subscriber(fd));
     }
     manager
+}
+
+/// event-manager 0.4.2 with a subscriber per fd.
+fn theirs_with<T: event_manager_04::MutEventSubscriber>(
+    fds: &[RawFd],
+    subscriber: impl Fn(RawFd) -> T,
+) -> event_manager_04::EventManager<T> {
+    use event_manager_04::SubscriberOps;
+    let mut manager = event_manager_04::EventManager::new().expect("manager");
+    for &fd in fds {
+        manager.add_subscriber(subscriber(fd));
+    }
+    manager
+}
+
+/// This workspace's event-manager with one subscriber type.
+pub fn ours(fds: &[RawFd], handler: Handler) -> event_manager::EventManager<Counter> {
+    ours_with(fds, |fd| Counter::new(fd, handler))
 }
 
 /// This workspace's event-manager with edge-triggered registrations.
 pub fn ours_edge(fds: &[RawFd], handler: Handler) -> event_manager::EventManager<Counter> {
-    use event_manager::SubscriberOps;
-    let mut manager = event_manager::EventManager::new().expect("manager");
-    for &fd in fds {
-        manager.add_subscriber(Counter::edge(fd, handler));
-    }
-    manager
+    ours_with(fds, |fd| Counter::edge(fd, handler))
 }
 
 /// This workspace's event-manager, subscribers behind `Arc<Mutex<dyn ...>>`.
 pub fn ours_shared(fds: &[RawFd], handler: Handler) -> event_manager::EventManager<OursShared> {
-    use event_manager::SubscriberOps;
-    let mut manager = event_manager::EventManager::<OursShared>::new().expect("manager");
-    for &fd in fds {
-        manager.add_subscriber(Arc::new(Mutex::new(Counter::new(fd, handler))));
-    }
-    manager
+    ours_with(fds, |fd| -> OursShared {
+        Arc::new(Mutex::new(Counter::new(fd, handler)))
+    })
 }
 
 /// event-manager 0.4.2 with one subscriber type.
 pub fn theirs(fds: &[RawFd], handler: Handler) -> event_manager_04::EventManager<Counter> {
-    use event_manager_04::SubscriberOps;
-    let mut manager = event_manager_04::EventManager::new().expect("manager");
-    for &fd in fds {
-        manager.add_subscriber(Counter::new(fd, handler));
-    }
-    manager
+    theirs_with(fds, |fd| Counter::new(fd, handler))
 }
 
 /// event-manager 0.4.2, subscribers behind `Arc<Mutex<dyn ...>>`.
@@ -173,12 +181,9 @@ pub fn theirs_shared(
     fds: &[RawFd],
     handler: Handler,
 ) -> event_manager_04::EventManager<TheirsShared> {
-    use event_manager_04::SubscriberOps;
-    let mut manager = event_manager_04::EventManager::<TheirsShared>::new().expect("manager");
-    for &fd in fds {
-        manager.add_subscriber(Arc::new(Mutex::new(Counter::new(fd, handler))));
-    }
-    manager
+    theirs_with(fds, |fd| -> TheirsShared {
+        Arc::new(Mutex::new(Counter::new(fd, handler)))
+    })
 }
 
 impl<T: event_manager::MutEventSubscriber> Contender for event_manager::EventManager<T> {
