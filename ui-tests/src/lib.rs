@@ -1,1 +1,2 @@
-//! Compile-fail and compile-pass cases for the derive macros arrive with the derive crate.
+//! The trybuild suite of the derive macros lives in `ui.rs` (cases in
+//! `pass/` and `fail/`); this library is empty.
