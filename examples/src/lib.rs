@@ -1,1 +1,11 @@
-//! Runnable examples for `event-manager` live beside this crate as `[[example]]` targets.
+//! What the examples of `event-manager` share: stopping a loop on SIGINT
+//! or SIGTERM through a file descriptor that the loop watches like any
+//! other.
+//!
+//! The examples themselves are the `[[example]]` targets of this package:
+//! `cargo run --example counter` (or `device`, `remote`, `echo`).
+#![deny(missing_docs)]
+
+mod stop_signals;
+
+pub use stop_signals::{send_signal_to_self, signal_name, StopSignals};

@@ -1,0 +1,280 @@
+//! A device model written with `#[derive(MutEventSubscriber)]`, sharing a
+//! manager with a subscriber written by hand.
+//!
+//! The device watches three fds, one handler each:
+//!
+//! - `kick`: an eventfd that a "vCPU" thread writes to, the way a guest
+//!   notifies a queue;
+//! - `tick`: a periodic `TimerFd`, for housekeeping (here: a status line);
+//! - `backend`: an `Option<UnixStream>` that is `None` at start. The first
+//!   kick connects the device to its backend (a thread at the other end of
+//!   a socket pair) and registers the socket from the handler; from then on
+//!   each kick is forwarded to the backend, whose replies come back on it.
+//!
+//! Beside it, a hand-written `Shutdown` subscriber watches a signalfd and
+//! stops the loop on SIGINT or SIGTERM. Both live in one
+//! `EventManager<Box<dyn MutEventSubscriber + Send>>`.
+//!
+//! `cargo run --example device` runs until Ctrl-C; `cargo run --example
+//! device -- --ticks 3` sends itself SIGTERM after three ticks, so it stops
+//! through the same path.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+use event_manager_examples::{send_signal_to_self, signal_name, StopSignals};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::timerfd::TimerFd;
+
+const TICK_PERIOD: Duration = Duration::from_millis(200);
+const KICK_PERIOD: Duration = Duration::from_millis(30);
+
+/// The data tag of `backend`: the derive numbers the `#[event]` attributes
+/// 0, 1, 2 in the order they are written, and an fd registered later from
+/// a handler uses its attribute's number.
+const BACKEND_TAG: u32 = 2;
+
+/// What the device has done, shared with `main` for the final report.
+#[derive(Default)]
+struct DeviceStats {
+    kicks: AtomicU64,
+    ticks: AtomicU64,
+    requests: AtomicU64,
+    replies: AtomicU64,
+}
+
+#[derive(MutEventSubscriber)]
+#[event(fd = kick, handler = on_kick)]
+#[event(fd = tick, handler = on_tick)]
+#[event(fd = backend, handler = on_backend)]
+struct Device {
+    kick: EventFd,
+    tick: TimerFd,
+    backend: Option<UnixStream>,
+    backend_thread: Option<JoinHandle<io::Result<()>>>,
+    replies: Vec<u8>,
+    stats: Arc<DeviceStats>,
+}
+
+impl Device {
+    fn new(stats: Arc<DeviceStats>) -> io::Result<Self> {
+        let mut tick = TimerFd::new()?;
+        tick.reset(TICK_PERIOD, Some(TICK_PERIOD))?;
+        Ok(Device {
+            kick: EventFd::new(EFD_NONBLOCK)?,
+            tick,
+            backend: None,
+            backend_thread: None,
+            replies: Vec::new(),
+            stats,
+        })
+    }
+
+    fn on_kick(&mut self, _events: Events, ops: &mut EventOps) {
+        // One read returns every write since the last one, added up.
+        let kicks = match self.kick.read() {
+            Ok(kicks) => kicks,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+            Err(err) => return eprintln!("device: reading the kick eventfd failed: {err}"),
+        };
+        self.stats.kicks.fetch_add(kicks, Ordering::Relaxed);
+        if self.backend.is_none() {
+            if let Err(err) = self.connect_backend(ops) {
+                return eprintln!("device: cannot connect the backend: {err}");
+            }
+        }
+        if let Some(backend) = &mut self.backend {
+            // A request is one short line; the socket buffer has room for
+            // thousands of them, so this write does not block the loop.
+            match writeln!(backend, "{kicks}") {
+                Ok(()) => {
+                    self.stats.requests.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(err) => eprintln!("device: the backend refused a request: {err}"),
+            }
+        }
+    }
+
+    /// Starts the backend thread and watches the device's end of the
+    /// socket, from inside a handler.
+    fn connect_backend(&mut self, ops: &mut EventOps) -> io::Result<()> {
+        let (device_end, backend_end) = UnixStream::pair()?;
+        device_end.set_nonblocking(true)?;
+        ops.add(Events::with_data(&device_end, BACKEND_TAG, EventSet::IN))
+            .map_err(|err| io::Error::other(format!("register the backend socket: {err}")))?;
+        self.backend = Some(device_end);
+        self.backend_thread = Some(thread::spawn(move || run_backend(backend_end)));
+        println!("device: backend connected");
+        Ok(())
+    }
+
+    fn on_tick(&mut self, _events: Events, _ops: &mut EventOps) {
+        let expirations = match self.tick.wait() {
+            Ok(expirations) => expirations,
+            Err(err) => return eprintln!("device: reading the timer failed: {err}"),
+        };
+        let ticks = self.stats.ticks.fetch_add(expirations, Ordering::Relaxed) + expirations;
+        println!(
+            "device: tick {ticks}: {} kicks, {} requests, {} replies",
+            self.stats.kicks.load(Ordering::Relaxed),
+            self.stats.requests.load(Ordering::Relaxed),
+            self.stats.replies.load(Ordering::Relaxed),
+        );
+    }
+
+    fn on_backend(&mut self, events: Events, ops: &mut EventOps) {
+        let Some(backend) = &mut self.backend else {
+            return;
+        };
+        let mut chunk = [0u8; 4096];
+        let closed = match backend.read(&mut chunk) {
+            Ok(0) => true,
+            Ok(read) => {
+                self.replies.extend_from_slice(&chunk[..read]);
+                false
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => false,
+            Err(err) => {
+                eprintln!("device: reading the backend failed: {err}");
+                true
+            }
+        };
+        // Count the complete reply lines; keep a partial one for later.
+        if let Some(end) = self.replies.iter().rposition(|&byte| byte == b'\n') {
+            let lines = self.replies[..=end].iter().filter(|&&b| b == b'\n').count();
+            self.stats
+                .replies
+                .fetch_add(lines as u64, Ordering::Relaxed);
+            self.replies.drain(..=end);
+        }
+        if closed || events.event_set().contains(EventSet::HANG_UP) {
+            println!("device: backend disconnected");
+            if let Err(err) = ops.remove(events) {
+                eprintln!("device: cannot stop watching the backend: {err}");
+            }
+            self.backend = None;
+        }
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        // Closing our end of the socket is the backend's signal to finish.
+        self.backend = None;
+        if let Some(backend) = self.backend_thread.take() {
+            match backend.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => eprintln!("device: the backend failed: {err}"),
+                Err(_) => eprintln!("device: the backend thread panicked"),
+            }
+        }
+    }
+}
+
+/// The backend: answers each request line with `done N`, until the device
+/// closes its end.
+fn run_backend(socket: UnixStream) -> io::Result<()> {
+    let mut replies = socket.try_clone()?;
+    for request in BufReader::new(socket).lines() {
+        writeln!(replies, "done {}", request?)?;
+    }
+    Ok(())
+}
+
+/// Stops the loop when SIGINT or SIGTERM arrives; written by hand.
+struct Shutdown {
+    signals: StopSignals,
+    stop: Arc<AtomicBool>,
+}
+
+impl MutEventSubscriber for Shutdown {
+    fn init(&mut self, ops: &mut EventOps) {
+        if let Err(err) = ops.add(Events::new(&self.signals, EventSet::IN)) {
+            eprintln!("shutdown: cannot watch the signalfd: {err}");
+        }
+    }
+
+    fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+        match self.signals.take() {
+            Ok(Some(signal)) => {
+                println!("shutdown: {} received, stopping", signal_name(signal));
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            Ok(None) => {}
+            Err(err) => eprintln!("shutdown: reading the signalfd failed: {err}"),
+        }
+    }
+}
+
+/// `--ticks N`: how many ticks to run before stopping by itself.
+fn ticks_to_run() -> Result<Option<u64>, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => Ok(None),
+        [flag, count] if flag == "--ticks" => count
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("--ticks takes a number, not `{count}`")),
+        _ => Err("usage: device [--ticks N]".to_string()),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Before any thread starts, so that every thread inherits the mask.
+    let signals = StopSignals::new()?;
+    let ticks_to_run = ticks_to_run()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let stats = Arc::new(DeviceStats::default());
+
+    let mut manager = EventManager::<Box<dyn MutEventSubscriber + Send>>::new()?;
+    let device = Device::new(Arc::clone(&stats))?;
+    let guest_kick = device.kick.try_clone()?;
+    let device_id = manager.add_subscriber(Box::new(device));
+    let shutdown_id = manager.add_subscriber(Box::new(Shutdown {
+        signals,
+        stop: Arc::clone(&stop),
+    }));
+
+    // The "vCPU": kicks the device until the loop stops.
+    let guest = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || -> io::Result<u64> {
+            let mut sent = 0;
+            while !stop.load(Ordering::Relaxed) {
+                guest_kick.write(1)?;
+                sent += 1;
+                thread::sleep(KICK_PERIOD);
+            }
+            Ok(sent)
+        })
+    };
+
+    println!("device: running; Ctrl-C or SIGTERM stops it");
+    let mut stop_requested = false;
+    while !stop.load(Ordering::Relaxed) {
+        manager.run()?;
+        let ticks = stats.ticks.load(Ordering::Relaxed);
+        if !stop_requested && ticks_to_run.is_some_and(|limit| ticks >= limit) {
+            send_signal_to_self(libc::SIGTERM)?;
+            stop_requested = true;
+        }
+    }
+
+    let kicks_sent = guest.join().map_err(|_| "the guest thread panicked")??;
+    // Removing the device drops it: its backend is closed and joined.
+    drop(manager.remove_subscriber(device_id)?);
+    drop(manager.remove_subscriber(shutdown_id)?);
+    println!(
+        "device: stopped after {} ticks; {kicks_sent} kicks sent, {} received, {} requests, {} replies",
+        stats.ticks.load(Ordering::Relaxed),
+        stats.kicks.load(Ordering::Relaxed),
+        stats.requests.load(Ordering::Relaxed),
+        stats.replies.load(Ordering::Relaxed),
+    );
+    Ok(())
+}

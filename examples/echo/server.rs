@@ -1,0 +1,299 @@
+//! The echo server: one subscriber for the listener, the stop fds and every
+//! connection, written with `#[derive(MutEventSubscriber)]`.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+
+use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
+use event_manager_examples::{signal_name, StopSignals};
+use vmm_sys_util::eventfd::EventFd;
+
+/// The data tag of the listener: the derive numbers the `#[event]`
+/// attributes below 0, 1, 2 in the order they are written.
+const LISTENER: u32 = 0;
+
+/// The data tag of connection slot 0; slot `n` uses `FIRST_CONNECTION + n`.
+/// Events with a tag that is not one of the `#[event]` attributes' go to
+/// the `fallback` method.
+const FIRST_CONNECTION: u32 = 3;
+
+/// How many bytes of a connection may wait to be echoed before the server
+/// stops reading from it: a client that sends without reading is slowed
+/// down by TCP instead of growing the server's memory.
+const MAX_PENDING: usize = 256 * 1024;
+
+/// Bytes read from a socket in one call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What the server did, for the summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ServerStats {
+    pub accepted: u64,
+    pub closed: u64,
+    pub failed: u64,
+    pub bytes_echoed: u64,
+}
+
+#[derive(MutEventSubscriber)]
+#[event(fd = listener, handler = on_accept)]
+#[event(fd = signals, handler = on_signal)]
+#[event(fd = load_done, handler = on_load_done)]
+#[subscriber(fallback = on_connection)]
+pub struct EchoServer {
+    listener: TcpListener,
+    signals: StopSignals,
+    /// Written by the built-in load when its clients are done.
+    load_done: Option<EventFd>,
+    /// `connections[n]` is registered with the tag `FIRST_CONNECTION + n`.
+    connections: Vec<Option<Connection>>,
+    free_slots: Vec<usize>,
+    /// False while accept fails for lack of fds; a closed connection
+    /// turns it back on.
+    accepting: bool,
+    read_buffer: Box<[u8]>,
+    log_connections: bool,
+    stopped_by: Option<&'static str>,
+    stats: ServerStats,
+}
+
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Bytes read and not yet written back, from `written` on.
+    pending: Vec<u8>,
+    written: usize,
+    /// The peer shut down its sending side (a read returned 0).
+    peer_done: bool,
+    interest: EventSet,
+}
+
+/// Why a connection ended.
+enum Closed {
+    /// The peer finished sending and everything was echoed.
+    Finished,
+    Failed(io::Error),
+}
+
+impl EchoServer {
+    /// A server on `listener` that stops on `signals`, or when `load_done`
+    /// becomes readable.
+    pub fn new(
+        listener: TcpListener,
+        signals: StopSignals,
+        load_done: Option<EventFd>,
+    ) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Ok(EchoServer {
+            listener,
+            signals,
+            log_connections: load_done.is_none(),
+            load_done,
+            connections: Vec::new(),
+            free_slots: Vec::new(),
+            accepting: true,
+            read_buffer: vec![0; READ_CHUNK].into_boxed_slice(),
+            stopped_by: None,
+            stats: ServerStats::default(),
+        })
+    }
+
+    /// Why the loop should stop, once it should.
+    pub fn stopped_by(&self) -> Option<&'static str> {
+        self.stopped_by
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.connections.iter().flatten().count()
+    }
+
+    fn on_accept(&mut self, _events: Events, ops: &mut EventOps) {
+        loop {
+            let (stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return self.pause_accepting(err, ops),
+            };
+            self.stats.accepted += 1;
+            if let Err(err) = self.open(stream, peer, ops) {
+                self.stats.failed += 1;
+                eprintln!("echo: dropping the connection from {peer}: {err}");
+            }
+        }
+    }
+
+    /// Level-triggered, a listener that cannot accept (no fds left) would
+    /// wake the loop again at once; stop watching it until a connection
+    /// closes.
+    fn pause_accepting(&mut self, err: io::Error, ops: &mut EventOps) {
+        eprintln!("echo: accept failed: {err}; pausing until a connection closes");
+        self.accepting = false;
+        if let Err(err) = ops.modify(Events::with_data(
+            &self.listener,
+            LISTENER,
+            EventSet::empty(),
+        )) {
+            eprintln!("echo: cannot pause the listener: {err}");
+        }
+    }
+
+    fn open(&mut self, stream: TcpStream, peer: SocketAddr, ops: &mut EventOps) -> io::Result<()> {
+        stream.set_nonblocking(true)?;
+        stream.set_nodelay(true)?;
+        let slot = self.free_slots.pop().unwrap_or(self.connections.len());
+        let tag = u32::try_from(slot)
+            .ok()
+            .and_then(|slot| slot.checked_add(FIRST_CONNECTION))
+            .ok_or_else(|| io::Error::other("no data tag left for another connection"))?;
+        ops.add(Events::with_data(&stream, tag, EventSet::IN))
+            .map_err(|err| io::Error::other(format!("register the socket: {err}")))?;
+        let connection = Connection {
+            stream,
+            peer,
+            pending: Vec::new(),
+            written: 0,
+            peer_done: false,
+            interest: EventSet::IN,
+        };
+        if slot == self.connections.len() {
+            self.connections.push(Some(connection));
+        } else {
+            self.connections[slot] = Some(connection);
+        }
+        if self.log_connections {
+            eprintln!("echo: connection {slot} from {peer} opened");
+        }
+        Ok(())
+    }
+
+    fn on_connection(&mut self, events: Events, ops: &mut EventOps) {
+        let slot = events.data().wrapping_sub(FIRST_CONNECTION) as usize;
+        let Some(Some(connection)) = self.connections.get_mut(slot) else {
+            return;
+        };
+        let outcome = connection.serve(events.event_set(), &mut self.read_buffer);
+        let echoed = match outcome {
+            Ok(echoed) => echoed,
+            Err(closed) => return self.close(slot, closed, ops),
+        };
+        self.stats.bytes_echoed += echoed as u64;
+        let interest = connection.wanted_interest();
+        if interest != connection.interest {
+            let change = Events::with_data(&connection.stream, events.data(), interest);
+            match ops.modify(change) {
+                Ok(()) => connection.interest = interest,
+                Err(err) => {
+                    let err = io::Error::other(format!("change the interest: {err}"));
+                    self.close(slot, Closed::Failed(err), ops);
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, slot: usize, closed: Closed, ops: &mut EventOps) {
+        let Some(connection) = self.connections[slot].take() else {
+            return;
+        };
+        if let Err(err) = ops.remove(Events::empty(&connection.stream)) {
+            eprintln!("echo: cannot unregister connection {slot}: {err}");
+        }
+        match &closed {
+            Closed::Finished => self.stats.closed += 1,
+            Closed::Failed(_) => self.stats.failed += 1,
+        }
+        if self.log_connections {
+            match closed {
+                Closed::Finished => {
+                    eprintln!("echo: connection {slot} from {} closed", connection.peer)
+                }
+                Closed::Failed(err) => eprintln!(
+                    "echo: connection {slot} from {} closed: {err}",
+                    connection.peer
+                ),
+            }
+        }
+        drop(connection);
+        self.free_slots.push(slot);
+        if !self.accepting {
+            match ops.modify(Events::with_data(&self.listener, LISTENER, EventSet::IN)) {
+                Ok(()) => self.accepting = true,
+                Err(err) => eprintln!("echo: cannot resume accepting: {err}"),
+            }
+        }
+    }
+
+    fn on_signal(&mut self, _events: Events, _ops: &mut EventOps) {
+        match self.signals.take() {
+            Ok(Some(signal)) => self.stopped_by = Some(signal_name(signal)),
+            Ok(None) => {}
+            Err(err) => eprintln!("echo: reading the signalfd failed: {err}"),
+        }
+    }
+
+    fn on_load_done(&mut self, _events: Events, _ops: &mut EventOps) {
+        self.stopped_by = Some("the end of the load");
+    }
+}
+
+impl Connection {
+    /// Reads what the event says is there and writes back what it can.
+    /// Returns the bytes written, or why the connection is over.
+    fn serve(&mut self, ready: EventSet, read_buffer: &mut [u8]) -> Result<usize, Closed> {
+        // ERROR and HANG_UP come whatever the interest; the read (or the
+        // write below) returns the socket's error or end of stream.
+        let problem = EventSet::ERROR | EventSet::HANG_UP;
+        if !self.peer_done && (ready.contains(EventSet::IN) || ready.intersects(problem)) {
+            match self.stream.read(read_buffer) {
+                Ok(0) => self.peer_done = true,
+                Ok(read) => self.pending.extend_from_slice(&read_buffer[..read]),
+                Err(err) if is_transient(&err) => {}
+                Err(err) => return Err(Closed::Failed(err)),
+            }
+        }
+        let before = self.written;
+        while self.written < self.pending.len() {
+            match self.stream.write(&self.pending[self.written..]) {
+                Ok(written) => self.written += written,
+                Err(err) if is_transient(&err) => break,
+                Err(err) => return Err(Closed::Failed(err)),
+            }
+        }
+        let echoed = self.written - before;
+        if self.written == self.pending.len() {
+            self.pending.clear();
+            self.written = 0;
+            if self.peer_done {
+                return Err(Closed::Finished);
+            }
+        } else if ready.contains(EventSet::HANG_UP) && self.peer_done {
+            // Both directions are shut: what is left cannot be delivered.
+            return Err(Closed::Failed(io::Error::from(io::ErrorKind::BrokenPipe)));
+        }
+        Ok(echoed)
+    }
+
+    /// Reads while there is room, writability while bytes wait: no
+    /// wake-ups for a socket that has nothing to do.
+    fn wanted_interest(&self) -> EventSet {
+        let waiting = self.pending.len() - self.written;
+        let mut interest = EventSet::empty();
+        if !self.peer_done && waiting < MAX_PENDING {
+            interest |= EventSet::IN;
+        }
+        if waiting > 0 {
+            interest |= EventSet::OUT;
+        }
+        interest
+    }
+}
+
+fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
