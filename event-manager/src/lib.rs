@@ -183,7 +183,8 @@ pub use subscriber::{EventSubscriber, MutEventSubscriber, SubscriberId, Subscrib
 #[cfg(feature = "derive")]
 pub use event_manager_derive::{EventSubscriber, MutEventSubscriber};
 
-/// Runs the Rust examples of the workspace README as doc tests.
-#[cfg(doctest)]
+/// Runs the Rust examples of the workspace README as doc tests (they use
+/// the derive).
+#[cfg(all(doctest, feature = "derive"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

@@ -1,10 +1,15 @@
 //! Helpers shared by the integration tests of the workspace: a subscriber
-//! that records what it receives, and fd utilities.
+//! that records what it receives, fd utilities, and the examples run as
+//! processes.
 
 use std::os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
 use event_manager::{EventOps, Events, MutEventSubscriber};
 use vmm_sys_util::eventfd::EventFd;
+
+mod example_process;
+
+pub use example_process::{example_binary, ExampleProcess, Finished};
 
 /// What a test wants a [`Probe`] to do when one of its events is dispatched.
 pub type Reaction = Box<dyn FnMut(Events, &mut EventOps) + Send>;

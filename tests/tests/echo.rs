@@ -1,0 +1,250 @@
+//! The `echo` example as a separate process, on an ephemeral loopback
+//! port, driven by real TCP clients: many at once, messages from one byte
+//! to one MiB, clients that leave mid-message or reset the connection.
+
+use std::io::{self, Read, Write};
+use std::mem;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::io::AsRawFd;
+use std::sync::Barrier;
+use std::thread;
+
+use event_manager_tests::ExampleProcess;
+
+/// The echo example, serving on an ephemeral port until signalled.
+struct Server {
+    process: ExampleProcess,
+    address: SocketAddr,
+}
+
+impl Server {
+    fn start() -> Self {
+        let mut process = ExampleProcess::start("echo", &["--listen", "127.0.0.1:0"]);
+        let line = process.stdout_line_containing("listening on ");
+        let address = line["listening on ".len()..]
+            .parse()
+            .unwrap_or_else(|_| panic!("no address in {line:?}"));
+        Server { process, address }
+    }
+
+    fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.address).expect("connect to the echo server")
+    }
+
+    /// Waits until the server has logged the end of the connection from
+    /// `client`, and returns the log line.
+    fn closed_line(&mut self, client: SocketAddr) -> String {
+        self.process
+            .stderr_line_containing(&format!("from {client} closed"))
+    }
+
+    /// Stops the server with `signal` and returns its summary line.
+    fn stop(self, signal: libc::c_int) -> String {
+        self.process.signal(signal);
+        let finished = self.process.finish();
+        assert!(finished.status.success(), "{finished:?}");
+        finished
+            .stdout
+            .lines()
+            .find(|line| line.starts_with("stopped by "))
+            .unwrap_or_else(|| panic!("no summary: {finished:?}"))
+            .to_string()
+    }
+}
+
+/// Message `index` of client `client`: bytes that depend on both and on
+/// the position, so a byte that is lost, duplicated or taken from another
+/// message shows.
+fn message(client: usize, index: usize, size: usize) -> Vec<u8> {
+    (0..size)
+        .map(|offset| ((client * 131 + index * 31 + offset) % 251) as u8)
+        .collect()
+}
+
+/// Sends `messages` from a thread of its own while this thread reads the
+/// echo, then half-closes and expects the server to close after the last
+/// byte. Panics naming the first byte that differs.
+fn exchange(stream: TcpStream, messages: &[Vec<u8>]) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = stream;
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            for message in messages {
+                writer.write_all(message).unwrap();
+            }
+            writer.shutdown(Shutdown::Write).unwrap();
+        });
+        for (index, sent) in messages.iter().enumerate() {
+            let mut echoed = vec![0; sent.len()];
+            reader.read_exact(&mut echoed).unwrap();
+            if let Some(offset) = sent.iter().zip(&echoed).position(|(a, b)| a != b) {
+                panic!(
+                    "message {index} of {} bytes differs at byte {offset}",
+                    sent.len()
+                );
+            }
+        }
+        let mut after_the_end = Vec::new();
+        reader.read_to_end(&mut after_the_end).unwrap();
+        assert!(after_the_end.is_empty(), "the server sent extra bytes");
+    });
+}
+
+/// The sizes the clients send: around the edges of one byte, a TCP
+/// segment, the server's read chunk (64 KiB), its pending limit (256 KiB),
+/// and up to one MiB.
+const SIZES: [usize; 10] = [
+    1,
+    2,
+    1_448,
+    4_096,
+    65_535,
+    65_537,
+    262_144,
+    262_145,
+    700_000,
+    1 << 20,
+];
+
+#[test]
+fn serves_64_concurrent_clients_byte_for_byte() {
+    const CLIENTS: usize = 64;
+    let server = Server::start();
+    let everyone_connected = Barrier::new(CLIENTS);
+    let mut expected_bytes = 0;
+    let plans: Vec<Vec<Vec<u8>>> = (0..CLIENTS)
+        .map(|client| {
+            (0..3)
+                .map(|index| message(client, index, SIZES[(client + index * 3) % SIZES.len()]))
+                .collect()
+        })
+        .collect();
+    for plan in &plans {
+        expected_bytes += plan.iter().map(Vec::len).sum::<usize>();
+    }
+    thread::scope(|scope| {
+        for plan in &plans {
+            let everyone_connected = &everyone_connected;
+            let address = server.address;
+            scope.spawn(move || {
+                let stream = TcpStream::connect(address).unwrap();
+                // All 64 connections are open before any byte is sent.
+                everyone_connected.wait();
+                exchange(stream, plan);
+            });
+        }
+    });
+    let summary = server.stop(libc::SIGTERM);
+    assert_eq!(
+        summary,
+        format!(
+            "stopped by SIGTERM: {CLIENTS} connections accepted, {CLIENTS} finished, 0 failed, 0 still open, {expected_bytes} bytes echoed"
+        )
+    );
+}
+
+#[test]
+fn survives_clients_that_leave_mid_message_or_reset() {
+    let mut server = Server::start();
+    let fds_when_idle = server.process.open_fds();
+
+    // Sends half a message and closes without reading the echo.
+    let leaver = server.connect();
+    let leaver_address = leaver.local_addr().unwrap();
+    (&leaver).write_all(&message(0, 0, 50_000)).unwrap();
+    drop(leaver);
+    server.closed_line(leaver_address);
+
+    // Resets: SO_LINGER with a zero timeout makes close send RST.
+    let resetter = server.connect();
+    let resetter_address = resetter.local_addr().unwrap();
+    (&resetter).write_all(&message(1, 0, 10_000)).unwrap();
+    let mut first_byte = [0u8; 1];
+    (&resetter).read_exact(&mut first_byte).unwrap();
+    set_linger_zero(&resetter).unwrap();
+    drop(resetter);
+    let line = server.closed_line(resetter_address);
+    assert!(line.contains("reset"), "{line}");
+
+    // Leaves in the middle of a message: sends what the sockets take
+    // without blocking (the server stops reading once its echo backs up,
+    // since nobody reads it) and resets.
+    let sender = server.connect();
+    let sender_address = sender.local_addr().unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let big = message(2, 0, 16 << 20);
+    let mut sent = 0;
+    loop {
+        match (&sender).write(&big[sent..]) {
+            Ok(written) => sent += written,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) => panic!("sending to the echo server: {err}"),
+        }
+    }
+    assert!(
+        sent < big.len(),
+        "the whole message fit in the socket buffers"
+    );
+    set_linger_zero(&sender).unwrap();
+    drop(sender);
+    server.closed_line(sender_address);
+
+    // Every socket of the three is closed on the server's side ...
+    assert_eq!(server.process.open_fds(), fds_when_idle);
+    // ... and the next client is served as if nothing happened.
+    exchange(
+        server.connect(),
+        &[message(3, 0, 100_000), message(3, 1, 1)],
+    );
+
+    let summary = server.stop(libc::SIGTERM);
+    assert!(summary.contains("4 connections accepted"), "{summary}");
+    assert!(summary.contains("0 still open"), "{summary}");
+}
+
+#[test]
+fn stops_on_sigint_with_a_connection_still_open() {
+    let server = Server::start();
+    let idle = server.connect();
+    // A round trip proves the server has accepted the connection.
+    exchange_one_byte(&idle);
+    let summary = server.stop(libc::SIGINT);
+    assert_eq!(
+        summary,
+        "stopped by SIGINT: 1 connections accepted, 0 finished, 0 failed, 1 still open, 1 bytes echoed"
+    );
+    // The server closed the socket when it stopped.
+    let mut rest = Vec::new();
+    assert_eq!((&idle).read_to_end(&mut rest).unwrap(), 0);
+}
+
+fn exchange_one_byte(stream: &TcpStream) {
+    let mut stream = stream;
+    stream.write_all(b"x").unwrap();
+    let mut echoed = [0u8; 1];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"x");
+}
+
+/// Makes `close` on `stream` reset the connection instead of closing it.
+fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value is a valid `linger` that outlives the call,
+    // and its size is passed with it.
+    let result = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if result != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
