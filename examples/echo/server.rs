@@ -201,22 +201,23 @@ impl EchoServer {
         if let Err(err) = ops.remove(Events::empty(&connection.stream)) {
             eprintln!("echo: cannot unregister connection {slot}: {err}");
         }
-        match &closed {
-            Closed::Finished => self.stats.closed += 1,
-            Closed::Failed(_) => self.stats.failed += 1,
-        }
-        if self.log_connections {
-            match closed {
-                Closed::Finished => {
-                    eprintln!("echo: connection {slot} from {} closed", connection.peer)
-                }
-                Closed::Failed(err) => eprintln!(
-                    "echo: connection {slot} from {} closed: {err}",
-                    connection.peer
-                ),
-            }
-        }
+        let peer = connection.peer;
+        // Closed before it is logged: whoever reads the log may count the
+        // server's fds next.
         drop(connection);
+        let reason = match closed {
+            Closed::Finished => {
+                self.stats.closed += 1;
+                String::new()
+            }
+            Closed::Failed(err) => {
+                self.stats.failed += 1;
+                format!(": {err}")
+            }
+        };
+        if self.log_connections {
+            eprintln!("echo: connection {slot} from {peer} closed{reason}");
+        }
         self.free_slots.push(slot);
         if !self.accepting {
             match ops.modify(Events::with_data(&self.listener, LISTENER, EventSet::IN)) {
