@@ -20,6 +20,7 @@
 //! through the same path.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -144,14 +145,7 @@ impl Device {
                 true
             }
         };
-        // Count the complete reply lines; keep a partial one for later.
-        if let Some(end) = self.replies.iter().rposition(|&byte| byte == b'\n') {
-            let lines = self.replies[..=end].iter().filter(|&&b| b == b'\n').count();
-            self.stats
-                .replies
-                .fetch_add(lines as u64, Ordering::Relaxed);
-            self.replies.drain(..=end);
-        }
+        self.count_replies();
         if closed || events.event_set().contains(EventSet::HANG_UP) {
             println!("device: backend disconnected");
             if let Err(err) = ops.remove(events) {
@@ -164,14 +158,37 @@ impl Device {
 
 impl Drop for Device {
     fn drop(&mut self) {
-        // Closing our end of the socket is the backend's signal to finish.
-        self.backend = None;
-        if let Some(backend) = self.backend_thread.take() {
-            match backend.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => eprintln!("device: the backend failed: {err}"),
-                Err(_) => eprintln!("device: the backend thread panicked"),
-            }
+        if let Err(err) = self.disconnect_backend() {
+            eprintln!("device: disconnecting the backend failed: {err}");
+        }
+    }
+}
+
+impl Device {
+    /// Tells the backend there are no more requests, takes the replies to
+    /// those it has, and joins its thread.
+    fn disconnect_backend(&mut self) -> io::Result<()> {
+        if let Some(mut backend) = self.backend.take() {
+            backend.shutdown(net::Shutdown::Write)?;
+            backend.set_nonblocking(false)?;
+            backend.read_to_end(&mut self.replies)?;
+            self.count_replies();
+        }
+        match self.backend_thread.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(err))) => Err(err),
+            Some(Err(_)) => Err(io::Error::other("the backend thread panicked")),
+        }
+    }
+
+    /// Counts the complete reply lines; keeps a partial one for later.
+    fn count_replies(&mut self) {
+        if let Some(end) = self.replies.iter().rposition(|&byte| byte == b'\n') {
+            let lines = self.replies[..=end].iter().filter(|&&b| b == b'\n').count();
+            self.stats
+                .replies
+                .fetch_add(lines as u64, Ordering::Relaxed);
+            self.replies.drain(..=end);
         }
     }
 }
@@ -266,15 +283,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let kicks_sent = guest.join().map_err(|_| "the guest thread panicked")??;
-    // Removing the device drops it: its backend is closed and joined.
+    // Removing the device drops it, which disconnects its backend after
+    // taking the replies to every request.
     drop(manager.remove_subscriber(device_id)?);
     drop(manager.remove_subscriber(shutdown_id)?);
+    let requests = stats.requests.load(Ordering::Relaxed);
+    let replies = stats.replies.load(Ordering::Relaxed);
     println!(
-        "device: stopped after {} ticks; {kicks_sent} kicks sent, {} received, {} requests, {} replies",
+        "device: stopped after {} ticks; {kicks_sent} kicks sent, {} received, {requests} requests, {replies} replies",
         stats.ticks.load(Ordering::Relaxed),
         stats.kicks.load(Ordering::Relaxed),
-        stats.requests.load(Ordering::Relaxed),
-        stats.replies.load(Ordering::Relaxed),
     );
+    if replies != requests {
+        return Err("the backend did not answer every request".into());
+    }
     Ok(())
 }
