@@ -85,11 +85,12 @@ pub fn ready_eventfd() -> EventFd {
     fd
 }
 
-/// Closes the file behind `old` and opens a new eventfd under the same fd
-/// number, in one step, so no other thread can take the number in between.
-pub fn replace_with_new_eventfd(old: EventFd) -> EventFd {
+/// Closes the file behind `old` and opens a new non-blocking eventfd under
+/// the same fd number, in one step, so no other thread can take the number
+/// in between.
+pub fn replace_with_new_eventfd(old: impl IntoRawFd) -> EventFd {
     let number = old.into_raw_fd();
-    let fresh = eventfd();
+    let fresh = EventFd::new(vmm_sys_util::eventfd::EFD_NONBLOCK).expect("create an eventfd");
     // SAFETY: both fds are open and owned here; dup2 atomically closes the
     // file at `number` and makes `number` refer to `fresh`'s file.
     let result = unsafe { libc::dup2(fresh.as_raw_fd(), number) };
