@@ -663,7 +663,7 @@ fn dispatch_follows_the_model() {
         cases: cases(),
         // Where a failing input is kept, and replayed first from then on.
         source_file: Some(file!()),
-        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
             "proptest-regressions",
         ))),
         ..ProptestConfig::default()
