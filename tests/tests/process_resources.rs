@@ -1,13 +1,17 @@
-//! Checks that look at process-wide state (open fds, signals), kept in a
-//! binary of their own with one test, so no other test opens fds or takes
-//! signals meanwhile.
+//! Checks that look at process-wide state (open fds, the fd limit,
+//! signals), kept in a binary of their own with one test, so no other test
+//! opens fds or takes signals meanwhile.
 
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use event_manager::{EventManager, EventSet, Events, SubscriberOps};
-use event_manager_tests::{open_fd_count, ready_eventfd, Probe};
+use std::os::unix::io::AsRawFd;
+
+use event_manager::{Error, EventManager, EventSet, Events, SubscriberOps};
+use event_manager_tests::{eventfd, open_fd_count, ready_eventfd, Probe};
+use vmm_sys_util::errno::Error as Errno;
+use vmm_sys_util::eventfd::EventFd;
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
 
@@ -15,6 +19,96 @@ extern "C" fn ignore_signal(_: libc::c_int) {}
 fn fds_and_signals() {
     dropping_the_manager_closes_every_fd_it_opened();
     a_signal_during_the_wait_returns_zero_and_the_loop_goes_on();
+    a_closed_fd_is_refused_and_the_manager_goes_on();
+    running_out_of_fds_is_an_error_and_leaks_nothing();
+}
+
+fn a_closed_fd_is_refused_and_the_manager_goes_on() {
+    let mut manager = EventManager::<Probe>::new().unwrap();
+    let id = manager.add_subscriber(Probe::new(vec![]));
+    // No other thread opens fds in this binary, so the number stays free.
+    let closed = eventfd();
+    let number = closed.as_raw_fd();
+    drop(closed);
+    let mut ops = manager.event_ops(id).unwrap();
+    assert_eq!(
+        ops.add(Events::new_raw(number, EventSet::IN)),
+        Err(Error::Epoll(Errno::new(libc::EBADF)))
+    );
+    let ready = ready_eventfd();
+    ops.add(Events::new(&ready, EventSet::IN)).unwrap();
+    assert_eq!(manager.run_with_timeout(1000), Ok(1));
+}
+
+fn running_out_of_fds_is_an_error_and_leaks_nothing() {
+    let mut existing = EventManager::<Probe>::new().unwrap();
+    let ready = ready_eventfd();
+    existing.add_subscriber(Probe::new(vec![Events::new(&ready, EventSet::IN)]));
+    let before = open_fd_count();
+
+    // The limit caps fd numbers: put it just above the highest open one,
+    // then fill every free number below it.
+    let highest = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    let original = fd_limit();
+    set_fd_limit(libc::rlimit {
+        rlim_cur: highest + 1,
+        ..original
+    });
+    let mut fillers = Vec::new();
+    let exhausted = loop {
+        match EventFd::new(0) {
+            Ok(fd) => fillers.push(fd),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(exhausted.raw_os_error(), Some(libc::EMFILE));
+
+    let emfile = Errno::new(libc::EMFILE);
+    assert_eq!(
+        EventManager::<Probe>::new().err(),
+        Some(Error::Epoll(emfile))
+    );
+    #[cfg(feature = "remote_endpoint")]
+    {
+        // Room for the epoll fd but not for the endpoint's eventfd, which
+        // the manager makes at construction: an error, and the epoll fd it
+        // had made is closed again, so the number is free once more.
+        drop(fillers.pop());
+        assert_eq!(
+            EventManager::<Probe>::new().err(),
+            Some(Error::EventFd(emfile))
+        );
+        fillers.push(EventFd::new(0).expect("the free number is free again"));
+    }
+    // The manager that exists keeps working at the limit.
+    assert_eq!(existing.run_with_timeout(1000), Ok(1));
+
+    set_fd_limit(original);
+    drop(fillers);
+    assert!(EventManager::<Probe>::new().is_ok());
+    assert_eq!(open_fd_count(), before);
+}
+
+fn fd_limit() -> libc::rlimit {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    limit
+}
+
+fn set_fd_limit(limit: libc::rlimit) {
+    // SAFETY: setrlimit reads one rlimit from the struct we own.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
 }
 
 fn dropping_the_manager_closes_every_fd_it_opened() {
