@@ -136,6 +136,8 @@
 mod ast;
 mod attr;
 mod expand;
+#[cfg(test)]
+mod never_panics;
 mod valid;
 
 use proc_macro::TokenStream;
