@@ -52,8 +52,11 @@ struct Expansion {
 /// there is always exactly one impl, and that every error has a message
 /// and points into the input rather than nowhere.
 fn expand_checked(source: &str) -> Result<Vec<Expansion>, TestCaseError> {
-    let input: DeriveInput = syn::parse_str(source)
-        .map_err(|err| TestCaseError::reject(format!("not an item: {err}")))?;
+    let input: DeriveInput = syn::parse_str(source).map_err(|err| {
+        TestCaseError::fail(format!(
+            "the generator made something that is not an item ({err}):\n{source}"
+        ))
+    })?;
     [Kind::Mut, Kind::Shared]
         .into_iter()
         .map(|kind| {
@@ -233,7 +236,6 @@ const KEYS: &[&str] = &[
     "Fd",
     "r#fd",
     "fd::x",
-    "r#crate",
     "type",
     "r#type",
     "",
@@ -314,13 +316,15 @@ const FIELD_TYPES: &[&str] = &[
     "T",
 ];
 
-const GENERICS: &[&str] = &[
-    "",
-    "<T>",
-    "<'a>",
-    "<'a, T: AsRawFd + 'a, const N: usize>",
-    "<T = EventFd>",
-    "<T> where T: Clone",
+/// Generic parameters, and a where-clause (which goes after the fields of
+/// a tuple struct and before those of the others).
+const GENERICS: &[(&str, &str)] = &[
+    ("", ""),
+    ("<T>", ""),
+    ("<'a>", ""),
+    ("<'a, T: AsRawFd + 'a, const N: usize>", ""),
+    ("<T = EventFd>", ""),
+    ("<T>", "where T: Clone"),
 ];
 
 /// A random token tree, as source text: balanced, otherwise anything.
@@ -385,11 +389,11 @@ fn field() -> impl Strategy<Value = (String, String, Option<String>)> {
 fn assembled_input() -> impl Strategy<Value = String> {
     (
         prop::collection::vec(attribute(), 0..5),
-        pick(GENERICS),
+        prop::sample::select(GENERICS),
         prop::collection::vec(field(), 0..5),
         0..6usize,
     )
-        .prop_map(|(attributes, generics, fields, shape)| {
+        .prop_map(|(attributes, (generics, bounds), fields, shape)| {
             let attributes = attributes.join("\n");
             let with_attr = |attr: &Option<String>| attr.clone().unwrap_or_default();
             let named: Vec<String> = fields
@@ -400,18 +404,13 @@ fn assembled_input() -> impl Strategy<Value = String> {
                 .iter()
                 .map(|(_, ty, attr)| format!("{} {ty}", with_attr(attr)))
                 .collect();
+            let (named, unnamed) = (named.join(", "), unnamed.join(", "));
             match shape {
-                0 | 1 => format!(
-                    "{attributes}\npub struct S{generics} {{ {} }}",
-                    named.join(", ")
-                ),
-                2 => format!("{attributes}\nstruct S{generics}({});", unnamed.join(", ")),
-                3 => format!("{attributes}\nstruct S{generics};"),
-                4 => format!(
-                    "{attributes}\nenum S{generics} {{ A, B({}) }}",
-                    unnamed.join(", ")
-                ),
-                _ => format!("{attributes}\nunion S{generics} {{ {} }}", named.join(", ")),
+                0 | 1 => format!("{attributes}\npub struct S{generics} {bounds} {{ {named} }}"),
+                2 => format!("{attributes}\nstruct S{generics}({unnamed}) {bounds};"),
+                3 => format!("{attributes}\nstruct S{generics} {bounds};"),
+                4 => format!("{attributes}\nenum S{generics} {bounds} {{ A, B({unnamed}) }}"),
+                _ => format!("{attributes}\nunion S{generics} {bounds} {{ {named} }}"),
             }
         })
 }
