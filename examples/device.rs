@@ -28,7 +28,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
-use event_manager_examples::{send_signal_to_self, signal_name, StopSignals};
+use event_manager_examples::{send_signal_to_self, set_nonblocking, signal_name, StopSignals};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::timerfd::TimerFd;
 
@@ -65,6 +65,7 @@ struct Device {
 impl Device {
     fn new(stats: Arc<DeviceStats>) -> io::Result<Self> {
         let mut tick = TimerFd::new()?;
+        set_nonblocking(&tick)?;
         tick.reset(TICK_PERIOD, Some(TICK_PERIOD))?;
         Ok(Device {
             kick: EventFd::new(EFD_NONBLOCK)?,
@@ -92,10 +93,14 @@ impl Device {
         if let Some(backend) = &mut self.backend {
             // A request is one short line; the socket buffer has room for
             // thousands of them, so this write does not block the loop.
-            match writeln!(backend, "{kicks}") {
-                Ok(()) => {
+            // One write per request line, so a full socket refuses a whole
+            // line instead of splitting it.
+            let request = format!("{kicks}\n");
+            match backend.write(request.as_bytes()) {
+                Ok(written) if written == request.len() => {
                     self.stats.requests.fetch_add(1, Ordering::Relaxed);
                 }
+                Ok(written) => eprintln!("device: the backend took {written} bytes of a request"),
                 Err(err) => eprintln!("device: the backend refused a request: {err}"),
             }
         }
@@ -104,6 +109,8 @@ impl Device {
     /// Starts the backend thread and watches the device's end of the
     /// socket, from inside a handler.
     fn connect_backend(&mut self, ops: &mut EventOps) -> io::Result<()> {
+        // A backend that went away earlier: collect its thread first.
+        self.disconnect_backend()?;
         let (device_end, backend_end) = UnixStream::pair()?;
         device_end.set_nonblocking(true)?;
         ops.add(Events::with_data(&device_end, BACKEND_TAG, EventSet::IN))
@@ -117,6 +124,7 @@ impl Device {
     fn on_tick(&mut self, _events: Events, _ops: &mut EventOps) {
         let expirations = match self.tick.wait() {
             Ok(expirations) => expirations,
+            Err(err) if err.errno() == libc::EAGAIN => return,
             Err(err) => return eprintln!("device: reading the timer failed: {err}"),
         };
         let ticks = self.stats.ticks.fetch_add(expirations, Ordering::Relaxed) + expirations;
@@ -198,7 +206,7 @@ impl Device {
 fn run_backend(socket: UnixStream) -> io::Result<()> {
     let mut replies = socket.try_clone()?;
     for request in BufReader::new(socket).lines() {
-        writeln!(replies, "done {}", request?)?;
+        replies.write_all(format!("done {}\n", request?).as_bytes())?;
     }
     Ok(())
 }

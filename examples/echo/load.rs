@@ -17,6 +17,8 @@ pub struct Load {
 /// What the clients saw.
 #[derive(Debug)]
 pub struct LoadReport {
+    pub clients: usize,
+    /// Connections whose every message came back intact.
     pub connections: usize,
     pub messages: usize,
     /// Bytes each way: sent by the clients, and received back verified.
@@ -31,14 +33,17 @@ pub fn run(server: SocketAddr, load: Load) -> LoadReport {
     let started = Instant::now();
     let outcomes: Vec<io::Result<()>> = thread::scope(|scope| {
         let clients: Vec<_> = (0..load.clients)
-            .map(|client| scope.spawn(move || run_client(server, client, load)))
+            .map(|client| {
+                thread::Builder::new().spawn_scoped(scope, move || run_client(server, client, load))
+            })
             .collect();
         clients
             .into_iter()
-            .map(|client| {
-                client
+            .map(|client| match client {
+                Ok(client) => client
                     .join()
-                    .unwrap_or_else(|_| Err(io::Error::other("the client thread panicked")))
+                    .unwrap_or_else(|_| Err(io::Error::other("the client thread panicked"))),
+                Err(err) => Err(io::Error::other(format!("cannot start its thread: {err}"))),
             })
             .collect()
     });
@@ -55,6 +60,7 @@ pub fn run(server: SocketAddr, load: Load) -> LoadReport {
         .collect();
     let succeeded = load.clients - failures.len();
     LoadReport {
+        clients: load.clients,
         connections: succeeded,
         messages: succeeded * load.messages,
         bytes: (succeeded * load.messages * load.size) as u64,
@@ -71,7 +77,7 @@ fn run_client(server: SocketAddr, client: usize, load: Load) -> io::Result<()> {
     reader.set_nodelay(true)?;
     let mut writer = reader.try_clone()?;
     thread::scope(|scope| {
-        let sender = scope.spawn(move || -> io::Result<()> {
+        let sender = thread::Builder::new().spawn_scoped(scope, move || -> io::Result<()> {
             let mut message = vec![0; load.size];
             for index in 0..load.messages {
                 fill_message(&mut message, client, index);
@@ -79,7 +85,7 @@ fn run_client(server: SocketAddr, client: usize, load: Load) -> io::Result<()> {
             }
             // End of stream: the server closes once it has echoed it all.
             writer.shutdown(Shutdown::Write)
-        });
+        })?;
         let checked = check_echo(&mut reader, client, load);
         let sent = sender
             .join()

@@ -50,7 +50,8 @@ struct Options {
     load: Option<Load>,
 }
 
-fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
+/// The options, or `None` for `--help`.
+fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
     let mut listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut load = Load {
         clients: 8,
@@ -60,7 +61,7 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
     let mut load_asked = false;
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_string());
+            return Ok(None);
         }
         let value = args
             .next()
@@ -87,10 +88,10 @@ fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Options, Stri
     if load.size > MAX_SIZE {
         return Err(format!("--size is at most {MAX_SIZE} bytes"));
     }
-    Ok(Options {
+    Ok(Some(Options {
         listen,
         load: load_asked.then_some(load),
-    })
+    }))
 }
 
 fn main() -> ExitCode {
@@ -108,7 +109,10 @@ fn main() -> ExitCode {
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
     // Before any thread starts, so that the client threads inherit it.
     let signals = StopSignals::new()?;
-    let options = parse_options(std::env::args().skip(1))?;
+    let Some(options) = parse_options(std::env::args().skip(1))? else {
+        println!("{USAGE}");
+        return Ok(true);
+    };
 
     let listener = TcpListener::bind(options.listen)
         .map_err(|err| format!("cannot listen on {}: {err}", options.listen))?;
@@ -120,10 +124,10 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let load_thread = match (options.load, &load_done) {
         (Some(load), Some(done)) => {
             let done = done.try_clone()?;
-            Some(thread::spawn(move || -> io::Result<LoadReport> {
-                let report = load::run(address, load);
-                done.write(1)?;
-                Ok(report)
+            Some(thread::spawn(move || {
+                // Stops the server however the load ends, even by a panic.
+                let _stop_server = WriteOnDrop(done);
+                load::run(address, load)
             }))
         }
         _ => None,
@@ -155,18 +159,36 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let Some(load_thread) = load_thread else {
         return Ok(true);
     };
-    let report = load_thread
-        .join()
-        .map_err(|_| "the load thread panicked")??;
+    let report = load_thread.join().map_err(|_| "the load thread panicked")?;
     print_report(&report);
     Ok(report.failures.is_empty() && stats.failed == 0)
+}
+
+/// Writes its eventfd when dropped.
+struct WriteOnDrop(EventFd);
+
+impl Drop for WriteOnDrop {
+    fn drop(&mut self) {
+        if let Err(err) = self.0.write(1) {
+            eprintln!("echo: cannot tell the server that the load ended: {err}");
+        }
+    }
 }
 
 fn print_report(report: &LoadReport) {
     let seconds = report.elapsed.as_secs_f64();
     let mebibytes = report.bytes as f64 / (1024.0 * 1024.0);
+    let outcome = if report.failures.is_empty() {
+        "verified".to_string()
+    } else {
+        format!(
+            "{} of {} clients FAILED",
+            report.failures.len(),
+            report.clients
+        )
+    };
     println!(
-        "load: {} connections, {} messages, {} bytes each way, verified, in {:.3} s",
+        "load: {} connections, {} messages, {} bytes each way, {outcome}, in {:.3} s",
         report.connections, report.messages, report.bytes, seconds
     );
     println!(

@@ -3,19 +3,24 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
-use event_manager_examples::{signal_name, StopSignals};
+use event_manager_examples::{set_nonblocking, signal_name, StopSignals};
 use vmm_sys_util::eventfd::EventFd;
+use vmm_sys_util::timerfd::TimerFd;
 
 /// The data tag of the listener: the derive numbers the `#[event]`
-/// attributes below 0, 1, 2 in the order they are written.
+/// attributes below 0, 1, 2, 3 in the order they are written.
 const LISTENER: u32 = 0;
 
 /// The data tag of connection slot 0; slot `n` uses `FIRST_CONNECTION + n`.
 /// Events with a tag that is not one of the `#[event]` attributes' go to
 /// the `fallback` method.
-const FIRST_CONNECTION: u32 = 3;
+const FIRST_CONNECTION: u32 = 4;
+
+/// How long accepting pauses when the process is out of fds or memory.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// How many bytes of a connection may wait to be echoed before the server
 /// stops reading from it: a client that sends without reading is slowed
@@ -38,6 +43,7 @@ pub struct ServerStats {
 #[event(fd = listener, handler = on_accept)]
 #[event(fd = signals, handler = on_signal)]
 #[event(fd = load_done, handler = on_load_done)]
+#[event(fd = accept_retry, handler = on_accept_retry)]
 #[subscriber(fallback = on_connection)]
 pub struct EchoServer {
     listener: TcpListener,
@@ -47,9 +53,11 @@ pub struct EchoServer {
     /// `connections[n]` is registered with the tag `FIRST_CONNECTION + n`.
     connections: Vec<Option<Connection>>,
     free_slots: Vec<usize>,
-    /// False while accept fails for lack of fds; a closed connection
-    /// turns it back on.
+    /// False while accept fails for lack of fds or memory; a closed
+    /// connection or `accept_retry` turns it back on.
     accepting: bool,
+    /// A one-shot timer armed while accepting is paused.
+    accept_retry: TimerFd,
     read_buffer: Box<[u8]>,
     log_connections: bool,
     stopped_by: Option<&'static str>,
@@ -91,6 +99,7 @@ impl EchoServer {
             connections: Vec::new(),
             free_slots: Vec::new(),
             accepting: true,
+            accept_retry: nonblocking_timer()?,
             read_buffer: vec![0; READ_CHUNK].into_boxed_slice(),
             stopped_by: None,
             stats: ServerStats::default(),
@@ -116,7 +125,14 @@ impl EchoServer {
                 Ok(accepted) => accepted,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return self.pause_accepting(err, ops),
+                Err(err) if out_of_resources(&err) => return self.pause_accepting(err, ops),
+                Err(err) => {
+                    // A connection that failed before it was accepted
+                    // (ECONNABORTED, EPROTO, ...): the next one may work.
+                    self.stats.failed += 1;
+                    eprintln!("echo: accept failed: {err}");
+                    continue;
+                }
             };
             self.stats.accepted += 1;
             if let Err(err) = self.open(stream, peer, ops) {
@@ -126,18 +142,41 @@ impl EchoServer {
         }
     }
 
-    /// Level-triggered, a listener that cannot accept (no fds left) would
-    /// wake the loop again at once; stop watching it until a connection
-    /// closes.
+    /// Level-triggered, a listener that cannot accept (no fds or memory
+    /// left) would wake the loop again at once: stop watching it until a
+    /// connection closes or a short timer expires.
     fn pause_accepting(&mut self, err: io::Error, ops: &mut EventOps) {
-        eprintln!("echo: accept failed: {err}; pausing until a connection closes");
-        self.accepting = false;
-        if let Err(err) = ops.modify(Events::with_data(
-            &self.listener,
-            LISTENER,
-            EventSet::empty(),
-        )) {
+        eprintln!("echo: accept failed: {err}; pausing for {ACCEPT_RETRY:?}");
+        let paused = Events::with_data(&self.listener, LISTENER, EventSet::empty());
+        if let Err(err) = ops.modify(paused) {
             eprintln!("echo: cannot pause the listener: {err}");
+            return;
+        }
+        self.accepting = false;
+        if let Err(err) = self.accept_retry.reset(ACCEPT_RETRY, None) {
+            eprintln!("echo: cannot arm the retry timer: {err}");
+        }
+    }
+
+    fn resume_accepting(&mut self, ops: &mut EventOps) {
+        if self.accepting {
+            return;
+        }
+        match ops.modify(Events::with_data(&self.listener, LISTENER, EventSet::IN)) {
+            Ok(()) => self.accepting = true,
+            Err(err) => eprintln!("echo: cannot resume accepting: {err}"),
+        }
+        if let Err(err) = self.accept_retry.clear() {
+            eprintln!("echo: cannot disarm the retry timer: {err}");
+        }
+    }
+
+    fn on_accept_retry(&mut self, _events: Events, ops: &mut EventOps) {
+        match self.accept_retry.wait() {
+            Ok(_) => self.resume_accepting(ops),
+            // Re-armed or disarmed since epoll reported it.
+            Err(err) if matches!(err.errno(), libc::EAGAIN | libc::EINTR) => {}
+            Err(err) => eprintln!("echo: reading the retry timer failed: {err}"),
         }
     }
 
@@ -219,12 +258,7 @@ impl EchoServer {
             eprintln!("echo: connection {slot} from {peer} closed{reason}");
         }
         self.free_slots.push(slot);
-        if !self.accepting {
-            match ops.modify(Events::with_data(&self.listener, LISTENER, EventSet::IN)) {
-                Ok(()) => self.accepting = true,
-                Err(err) => eprintln!("echo: cannot resume accepting: {err}"),
-            }
-        }
+        self.resume_accepting(ops);
     }
 
     fn on_signal(&mut self, _events: Events, _ops: &mut EventOps) {
@@ -270,7 +304,14 @@ impl Connection {
             if self.peer_done {
                 return Err(Closed::Finished);
             }
-        } else if ready.contains(EventSet::HANG_UP) && self.peer_done {
+        } else if self.written >= READ_CHUNK {
+            // Drop the part already sent, so the buffer stays within
+            // MAX_PENDING plus two read chunks.
+            self.pending.drain(..self.written);
+            self.written = 0;
+        }
+        if self.written < self.pending.len() && ready.contains(EventSet::HANG_UP) && self.peer_done
+        {
             // Both directions are shut: what is left cannot be delivered.
             return Err(Closed::Failed(io::Error::from(io::ErrorKind::BrokenPipe)));
         }
@@ -290,6 +331,21 @@ impl Connection {
         }
         interest
     }
+}
+
+fn nonblocking_timer() -> io::Result<TimerFd> {
+    let timer = TimerFd::new()?;
+    set_nonblocking(&timer)?;
+    Ok(timer)
+}
+
+/// Errors of `accept` that say the process is short of fds or memory, not
+/// that something is wrong with one connection.
+fn out_of_resources(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 fn is_transient(err: &io::Error) -> bool {

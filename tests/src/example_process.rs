@@ -142,11 +142,22 @@ impl ExampleProcess {
         }
     }
 
-    /// The number of fds the child has open.
-    pub fn open_fds(&self) -> usize {
+    /// The numbers of the fds the child has open.
+    pub fn fd_numbers(&self) -> Vec<u64> {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
             .expect("list the child's fds")
-            .count()
+            .map(|entry| {
+                let name = entry.expect("read the child's fd list").file_name();
+                name.to_str()
+                    .and_then(|n| n.parse().ok())
+                    .expect("an fd number")
+            })
+            .collect()
+    }
+
+    /// The number of fds the child has open.
+    pub fn open_fds(&self) -> usize {
+        self.fd_numbers().len()
     }
 
     /// Sends `signal` to the child.
@@ -157,11 +168,63 @@ impl ExampleProcess {
         assert_eq!(result, 0, "kill: {}", std::io::Error::last_os_error());
     }
 
+    /// Sets the child's soft limit of open fds (`RLIMIT_NOFILE`).
+    pub fn set_fd_limit(&self, soft: u64) {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reads the child's limits into the struct we own; the pid
+        // is our unreaped child's.
+        let read = unsafe {
+            libc::prlimit(
+                self.pid(),
+                libc::RLIMIT_NOFILE,
+                std::ptr::null(),
+                &mut limit,
+            )
+        };
+        assert_eq!(read, 0, "prlimit: {}", std::io::Error::last_os_error());
+        limit.rlim_cur = soft;
+        // SAFETY: as above, reading the new limit from the struct we own.
+        let written = unsafe {
+            libc::prlimit(
+                self.pid(),
+                libc::RLIMIT_NOFILE,
+                &limit,
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(written, 0, "prlimit: {}", std::io::Error::last_os_error());
+    }
+
     /// Waits for the child to exit and collects the rest of its output.
+    /// A child still running after [`STUCK_AFTER`] is killed, and the test
+    /// fails with what it wrote.
     pub fn finish(mut self) -> Finished {
+        let (exited, waiting) = mpsc::channel::<()>();
+        let pid = self.pid();
+        let watchdog = thread::spawn(move || {
+            let stuck = waiting.recv_timeout(STUCK_AFTER) == Err(RecvTimeoutError::Timeout);
+            if stuck {
+                // SAFETY: kill takes plain integers; the child is not
+                // reaped until `wait` below returns, so the pid is its.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            stuck
+        });
         let status = self.child.wait().expect("wait for the example");
+        let _ = exited.send(());
+        let stuck = watchdog.join().expect("the watchdog thread panicked");
         self.stdout_seen.extend(self.stdout.iter());
         self.stderr_seen.extend(self.stderr.iter());
+        assert!(
+            !stuck,
+            "{} did not exit within {STUCK_AFTER:?}; it wrote:\n{}\n{}",
+            self.name,
+            self.stdout_seen.join("\n"),
+            self.stderr_seen.join("\n")
+        );
         Finished {
             status,
             stdout: self.stdout_seen.join("\n"),

@@ -166,25 +166,20 @@ fn survives_clients_that_leave_mid_message_or_reset() {
     let line = server.closed_line(resetter_address);
     assert!(line.contains("reset"), "{line}");
 
-    // Leaves in the middle of a message: sends what the sockets take
-    // without blocking (the server stops reading once its echo backs up,
-    // since nobody reads it) and resets.
+    // Leaves in the middle of a stream: sends until its socket takes no
+    // more without blocking, then resets while data waits both ways (the
+    // echo it never reads, the rest of what it sent).
     let sender = server.connect();
     let sender_address = sender.local_addr().unwrap();
     sender.set_nonblocking(true).unwrap();
-    let big = message(2, 0, 16 << 20);
-    let mut sent = 0;
+    let chunk = message(2, 0, 1 << 20);
     loop {
-        match (&sender).write(&big[sent..]) {
-            Ok(written) => sent += written,
+        match (&sender).write(&chunk) {
+            Ok(_) => {}
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
             Err(err) => panic!("sending to the echo server: {err}"),
         }
     }
-    assert!(
-        sent < big.len(),
-        "the whole message fit in the socket buffers"
-    );
     set_linger_zero(&sender).unwrap();
     drop(sender);
     server.closed_line(sender_address);
@@ -216,6 +211,68 @@ fn stops_on_sigint_with_a_connection_still_open() {
     // The server closed the socket when it stopped.
     let mut rest = Vec::new();
     assert_eq!((&idle).read_to_end(&mut rest).unwrap(), 0);
+}
+
+#[test]
+fn out_of_fds_it_pauses_accepting_and_resumes_when_a_connection_closes() {
+    let mut server = Server::start();
+    // New fds take the lowest free numbers below the limit: room for two.
+    // (The server may hold fds above the limit, inherited ones included.)
+    let open = server.process.fd_numbers();
+    let second_free = (0..)
+        .filter(|number| !open.contains(number))
+        .nth(1)
+        .unwrap();
+    server.process.set_fd_limit(second_free + 1);
+    // The kernel completes all four handshakes; the server can take two.
+    let clients: Vec<TcpStream> = (0..4).map(|_| server.connect()).collect();
+    exchange_one_byte(&clients[0]);
+    exchange_one_byte(&clients[1]);
+    server.process.stderr_line_containing("Too many open files");
+
+    // Each connection that ends makes room for one that waited.
+    finish_and_wait_for_close(&clients[0]);
+    exchange_one_byte(&clients[2]);
+    finish_and_wait_for_close(&clients[1]);
+    exchange_one_byte(&clients[3]);
+
+    let summary = server.stop(libc::SIGTERM);
+    assert!(summary.contains("4 connections accepted"), "{summary}");
+    assert!(
+        summary.contains("2 finished, 0 failed, 2 still open"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn out_of_fds_with_no_connection_to_close_it_retries_by_itself() {
+    let mut server = Server::start();
+    let open = server.process.fd_numbers();
+    let first_free = (0..).find(|number| !open.contains(number)).unwrap();
+    // No room for any connection: accept fails, and no connection will
+    // close to make room.
+    server.process.set_fd_limit(first_free);
+    let client = server.connect();
+    server.process.stderr_line_containing("Too many open files");
+
+    // Once there is room again, the server's retry timer resumes accepting.
+    server.process.set_fd_limit(first_free + 16);
+    // A guard against a hang if it never does.
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    exchange_one_byte(&client);
+
+    let summary = server.stop(libc::SIGTERM);
+    assert!(summary.contains("1 connections accepted"), "{summary}");
+}
+
+/// Half-closes `stream` and reads until the server closes its side.
+fn finish_and_wait_for_close(stream: &TcpStream) {
+    stream.shutdown(Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    (&*stream).read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty());
 }
 
 fn exchange_one_byte(stream: &TcpStream) {
