@@ -136,6 +136,43 @@
 //! subscriber deregisters all of its fds, and an event of a removed fd that
 //! was already in the batch being dispatched is dropped, never delivered.
 //!
+//! # A subscriber that panics
+//!
+//! A panic in `process` unwinds out of `run`. The manager does not catch
+//! it, but its state stays consistent: a caller that catches the panic
+//! around `run` can go on using the manager. The next `run` first
+//! dispatches the events of the interrupted batch that came after the one
+//! that panicked (edge-triggered and one-shot events are reported by the
+//! kernel only once), then waits as usual. A panic in `init` leaves the
+//! subscriber out and its fds unregistered.
+//!
+//! ```
+//! use std::panic::{catch_unwind, AssertUnwindSafe};
+//! use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+//! use vmm_sys_util::eventfd::EventFd;
+//!
+//! struct Fragile { fd: EventFd, calls: u32 }
+//!
+//! impl MutEventSubscriber for Fragile {
+//!     fn init(&mut self, ops: &mut EventOps) {
+//!         ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
+//!     }
+//!     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+//!         self.calls += 1;
+//!         assert!(self.calls > 1, "the first event fails");
+//!         self.fd.read().unwrap();
+//!     }
+//! }
+//!
+//! let mut manager = EventManager::new().unwrap();
+//! let id = manager.add_subscriber(Fragile { fd: EventFd::new(0).unwrap(), calls: 0 });
+//! manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+//! assert!(catch_unwind(AssertUnwindSafe(|| manager.run())).is_err());
+//! // Level-triggered and still unread: the next run dispatches it again.
+//! assert_eq!(manager.run().unwrap(), 1);
+//! assert_eq!(manager.subscriber_mut(id).unwrap().calls, 2);
+//! ```
+//!
 //! # Feature flags
 //!
 //! - `derive` (off by default): `#[derive(MutEventSubscriber)]` and
