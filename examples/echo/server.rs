@@ -128,10 +128,11 @@ impl EchoServer {
                 Err(err) if out_of_resources(&err) => return self.pause_accepting(err, ops),
                 Err(err) => {
                     // A connection that failed before it was accepted
-                    // (ECONNABORTED, EPROTO, ...): the next one may work.
+                    // (ECONNABORTED, EPROTO, ...). Any others wait for the
+                    // next run rather than loop here on an error that
+                    // might repeat.
                     self.stats.failed += 1;
-                    eprintln!("echo: accept failed: {err}");
-                    continue;
+                    return eprintln!("echo: accept failed: {err}");
                 }
             };
             self.stats.accepted += 1;
