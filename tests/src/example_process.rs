@@ -144,15 +144,7 @@ impl ExampleProcess {
 
     /// The numbers of the fds the child has open.
     pub fn fd_numbers(&self) -> Vec<u64> {
-        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
-            .expect("list the child's fds")
-            .map(|entry| {
-                let name = entry.expect("read the child's fd list").file_name();
-                name.to_str()
-                    .and_then(|n| n.parse().ok())
-                    .expect("an fd number")
-            })
-            .collect()
+        crate::fd_numbers(&self.child.id().to_string())
     }
 
     /// The number of fds the child has open.
@@ -170,32 +162,14 @@ impl ExampleProcess {
 
     /// Sets the child's soft limit of open fds (`RLIMIT_NOFILE`).
     pub fn set_fd_limit(&self, soft: u64) {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: reads the child's limits into the struct we own; the pid
-        // is our unreaped child's.
-        let read = unsafe {
-            libc::prlimit(
-                self.pid(),
-                libc::RLIMIT_NOFILE,
-                std::ptr::null(),
-                &mut limit,
-            )
-        };
-        assert_eq!(read, 0, "prlimit: {}", std::io::Error::last_os_error());
-        limit.rlim_cur = soft;
-        // SAFETY: as above, reading the new limit from the struct we own.
-        let written = unsafe {
-            libc::prlimit(
-                self.pid(),
-                libc::RLIMIT_NOFILE,
-                &limit,
-                std::ptr::null_mut(),
-            )
-        };
-        assert_eq!(written, 0, "prlimit: {}", std::io::Error::last_os_error());
+        let limit = crate::fd_limit(self.pid());
+        crate::set_fd_limit(
+            self.pid(),
+            libc::rlimit {
+                rlim_cur: soft,
+                ..limit
+            },
+        );
     }
 
     /// Waits for the child to exit and collects the rest of its output.

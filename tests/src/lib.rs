@@ -106,9 +106,41 @@ pub fn replace_with_new_eventfd(old: impl IntoRawFd) -> EventFd {
     unsafe { EventFd::from_raw_fd(number) }
 }
 
+/// The numbers of the fds that `process` (`"self"` or a pid) has open.
+pub fn fd_numbers(process: &str) -> Vec<u64> {
+    std::fs::read_dir(format!("/proc/{process}/fd"))
+        .unwrap_or_else(|err| panic!("list /proc/{process}/fd: {err}"))
+        .map(|entry| {
+            let name = entry.expect("read an fd list").file_name();
+            name.to_str()
+                .and_then(|number| number.parse().ok())
+                .expect("an fd number")
+        })
+        .collect()
+}
+
 /// The number of fds this process has open.
 pub fn open_fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("list /proc/self/fd")
-        .count()
+    fd_numbers("self").len()
+}
+
+/// The fd limit (`RLIMIT_NOFILE`) of process `pid`; 0 is this process.
+pub fn fd_limit(pid: libc::pid_t) -> libc::rlimit {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: prlimit writes one rlimit into the struct we own and reads
+    // nothing (null new limit).
+    let result = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, std::ptr::null(), &mut limit) };
+    assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
+    limit
+}
+
+/// Sets the fd limit (`RLIMIT_NOFILE`) of process `pid`; 0 is this process.
+pub fn set_fd_limit(pid: libc::pid_t, limit: libc::rlimit) {
+    // SAFETY: prlimit reads one rlimit from the struct we own and writes
+    // nothing (null old limit).
+    let result = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
+    assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
 }

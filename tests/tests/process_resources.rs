@@ -9,7 +9,9 @@ use std::time::Duration;
 use std::os::unix::io::AsRawFd;
 
 use event_manager::{Error, EventManager, EventSet, Events, SubscriberOps};
-use event_manager_tests::{eventfd, open_fd_count, ready_eventfd, Probe};
+use event_manager_tests::{
+    eventfd, fd_limit, fd_numbers, open_fd_count, ready_eventfd, set_fd_limit, Probe,
+};
 use vmm_sys_util::errno::Error as Errno;
 use vmm_sys_util::eventfd::EventFd;
 
@@ -48,16 +50,15 @@ fn running_out_of_fds_is_an_error_and_leaks_nothing() {
 
     // The limit caps fd numbers: put it just above the highest open one,
     // then fill every free number below it.
-    let highest = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap();
-    let original = fd_limit();
-    set_fd_limit(libc::rlimit {
-        rlim_cur: highest + 1,
-        ..original
-    });
+    let highest = fd_numbers("self").into_iter().max().unwrap();
+    let original = fd_limit(0);
+    set_fd_limit(
+        0,
+        libc::rlimit {
+            rlim_cur: highest + 1,
+            ..original
+        },
+    );
     let mut fillers = Vec::new();
     let exhausted = loop {
         match EventFd::new(0) {
@@ -87,28 +88,10 @@ fn running_out_of_fds_is_an_error_and_leaks_nothing() {
     // The manager that exists keeps working at the limit.
     assert_eq!(existing.run_with_timeout(1000), Ok(1));
 
-    set_fd_limit(original);
+    set_fd_limit(0, original);
     drop(fillers);
     assert!(EventManager::<Probe>::new().is_ok());
     assert_eq!(open_fd_count(), before);
-}
-
-fn fd_limit() -> libc::rlimit {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one rlimit into the struct we own.
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-        0
-    );
-    limit
-}
-
-fn set_fd_limit(limit: libc::rlimit) {
-    // SAFETY: setrlimit reads one rlimit from the struct we own.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
 }
 
 fn dropping_the_manager_closes_every_fd_it_opened() {
