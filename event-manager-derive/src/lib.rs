@@ -1,7 +1,7 @@
-//! `#[derive(MutEventSubscriber)]` and `#[derive(EventSubscriber)]` for the
-//! [`event-manager`](https://docs.rs/event-manager) crate.
+//! `#[derive(MutEventSubscriber)]` and `#[derive(EventSubscriber)]` for
+//! the [event-manager](https://crates.io/crates/event-manager) crate.
 //!
-//! Use them through the runtime crate's `derive` feature, which re-exports
+//! Use them through event-manager's `derive` feature, which re-exports
 //! them next to the traits of the same name:
 //!
 //! ```toml
@@ -9,128 +9,9 @@
 //! event-manager = { version = "0.5", features = ["derive"] }
 //! ```
 //!
-//! A subscriber that watches several fds usually registers each one in
-//! `init` with its own data tag, and in `process` matches on the tag to call
-//! one method per fd. The derive writes both methods from one attribute per
-//! fd:
-//!
-//! ```
-//! use event_manager::{EventManager, EventOps, Events, MutEventSubscriber, SubscriberOps};
-//! use std::os::unix::net::UnixStream;
-//! use vmm_sys_util::eventfd::EventFd;
-//!
-//! #[derive(MutEventSubscriber)]
-//! #[event(fd = kick, handler = on_kick)]
-//! #[event(fd = conn, set = "IN | EDGE_TRIGGERED")]
-//! struct Device {
-//!     kick: EventFd,
-//!     conn: Option<UnixStream>,
-//!     kicks: u64,
-//! }
-//!
-//! impl Device {
-//!     fn on_kick(&mut self, _events: Events, _ops: &mut EventOps) {
-//!         self.kicks += self.kick.read().unwrap();
-//!     }
-//!
-//!     fn on_conn(&mut self, _events: Events, _ops: &mut EventOps) {
-//!         // Read from `self.conn` until it would block.
-//!     }
-//! }
-//!
-//! let mut manager = EventManager::new().unwrap();
-//! let device = Device { kick: EventFd::new(0).unwrap(), conn: None, kicks: 0 };
-//! let id = manager.add_subscriber(device);
-//! manager.subscriber_mut(id).unwrap().kick.write(2).unwrap();
-//! assert_eq!(manager.run().unwrap(), 1);
-//! assert_eq!(manager.subscriber_mut(id).unwrap().kicks, 2);
-//! ```
-//!
-//! # `#[event(...)]`
-//!
-//! On the struct, one per fd to watch; at least one.
-//!
-//! - `fd = field` (required): the field that holds the fd, by name, or by
-//!   index in a tuple struct (`fd = 0`). Its type implements `AsRawFd`, or
-//!   is written `Option<T>` with `T: AsRawFd`; a `None` registers nothing.
-//!   The derive recognizes `Option` by how the type is written, so a type
-//!   alias of `Option` is taken for an fd type.
-//! - `set = "..."` (default `"IN"`): the interest, as `EventSet` constant
-//!   names joined by `|`: `IN`, `OUT`, `ERROR`, `READ_HANG_UP`, `HANG_UP`,
-//!   `EDGE_TRIGGERED`, `ONE_SHOT`, `PRIORITY`, `WAKE_UP`, `EXCLUSIVE`. The
-//!   names are checked at compile time, as is the kernel's rule that
-//!   `EXCLUSIVE` goes only with `IN`, `OUT`, `ERROR`, `HANG_UP`,
-//!   `EDGE_TRIGGERED` and `WAKE_UP`.
-//! - `handler = method` (default `on_<field>`, with the field's leading
-//!   underscores and `r#` left out: `_kick` and `r#kick` give `on_kick`;
-//!   required for tuple fields):
-//!   the method that receives this fd's events, of type
-//!   `fn(&mut self, Events, &mut EventOps)`, or `fn(&self, Events, &mut
-//!   EventOps)` under `#[derive(EventSubscriber)]`. `ERROR` and `HANG_UP`
-//!   events of the fd reach the same method.
-//!
-//! # `#[subscriber(...)]`
-//!
-//! On the struct, optional, every key optional; the keys may be spread
-//! over several `#[subscriber]` attributes.
-//!
-//! - `init = method`: `fn(&mut self, &mut EventOps)`, called at the end of
-//!   `init`, after the fields' registrations, to add fds by hand.
-//! - `fallback = method`: `fn(&mut self, Events, &mut EventOps)`, receives
-//!   the events whose data tag is not one of the derive's (fds added by
-//!   hand with other tags). Without it such events are ignored.
-//! - `init_error = method`: `fn(&mut self, field: &'static str, error:
-//!   event_manager::Error)`, called when registering a field fails (for
-//!   example because another subscriber already watches the fd). Without
-//!   it, `init` panics with a message that names the type, the field and
-//!   the error, and `add_subscriber` passes the panic on.
-//! - `crate = path` (default `::event_manager`): where the runtime crate
-//!   is, for crates that re-export it under another path. A string holding
-//!   the path works too.
-//!
-//! Under `#[derive(EventSubscriber)]` the methods take `&self` instead of
-//! `&mut self`.
-//!
-//! # Data tags
-//!
-//! The `#[event]` attributes get the data tags `0`, `1`, `2`, ... in the
-//! order they are written, and `process` dispatches with a `match` on
-//! [`Events::data`](https://docs.rs/event-manager/latest/event_manager/struct.Events.html#method.data).
-//! A handler that changes its fd's interest keeps the tag by passing
-//! `events.data()` on:
-//!
-//! ```
-//! # use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
-//! # use std::os::unix::net::UnixStream;
-//! # #[derive(MutEventSubscriber)]
-//! # #[event(fd = conn)]
-//! # struct Connection { conn: UnixStream }
-//! # impl Connection {
-//! fn on_conn(&mut self, events: Events, ops: &mut EventOps) {
-//!     // ... a reply is queued: wait until the socket is writable.
-//!     ops.modify(Events::with_data(&self.conn, events.data(), EventSet::OUT))
-//!         .expect("change the interest of a registered fd");
-//! }
-//! # }
-//! ```
-//!
-//! An fd added later from a handler (an `Option` field that became `Some`)
-//! is registered the same way, with its attribute's position as the tag.
-//! Fds added by hand for the `fallback` method should use tags from the
-//! number of `#[event]` attributes upwards.
-//!
-//! # Generics
-//!
-//! The impl has the struct's generics and where-clause and nothing more.
-//! Bounds that the handlers' `impl` block needs (`S: AsRawFd + Read`) go on
-//! the struct.
-//!
-//! # Mistakes
-//!
-//! Mistakes are compile errors at the attribute, key, value or field that
-//! is wrong, all of them in one pass. A field whose type is not an fd, a
-//! handler that does not exist or has another signature, are reported by
-//! rustc at the `fd = ...` or `handler = ...` value.
+//! Each macro's page, [`MutEventSubscriber`](macro@MutEventSubscriber) and
+//! [`EventSubscriber`](macro@EventSubscriber), describes the attributes it
+//! reads, with examples.
 #![deny(missing_docs)]
 
 mod ast;
@@ -145,8 +26,29 @@ use syn::{parse_macro_input, DeriveInput};
 
 use crate::ast::Kind;
 
+/// The event-manager release these docs link to: the one with this
+/// crate's major and minor version, which the two crates share.
+macro_rules! docs_version {
+    () => {
+        concat!(
+            env!("CARGO_PKG_VERSION_MAJOR"),
+            ".",
+            env!("CARGO_PKG_VERSION_MINOR")
+        )
+    };
+}
+
 /// Implements `event_manager::MutEventSubscriber` from `#[event(...)]`
-/// attributes, with `&mut self` handlers. See the [crate docs](crate).
+/// attributes, with `&mut self` handlers.
+///
+// The reference is shared by both macros. Its examples need event-manager,
+// which this crate cannot depend on (not even as a dev-dependency: it
+// depends on this crate), so they are left out when rustdoc collects this
+// crate's doc tests, and tests/src/lib.rs runs them instead. Its links are
+// absolute: the same text is rendered inside event_manager's docs, where
+// the re-export puts it, and links relative to this crate break there.
+#[cfg_attr(not(doctest), doc = include_str!("reference.md"))]
+#[doc = concat!("\n\n[`Events::data`]: https://docs.rs/event-manager/", docs_version!(), "/event_manager/struct.Events.html#method.data")]
 #[proc_macro_derive(MutEventSubscriber, attributes(event, subscriber))]
 pub fn derive_mut_event_subscriber(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -155,8 +57,11 @@ pub fn derive_mut_event_subscriber(input: TokenStream) -> TokenStream {
 
 /// Implements `event_manager::EventSubscriber` from `#[event(...)]`
 /// attributes, with `&self` handlers, for subscribers shared through `Arc`
-/// or `Rc` that keep their state behind inner mutability. See the [crate
-/// docs](crate).
+/// or `Rc` that keep their state behind inner mutability. The examples
+/// below use `MutEventSubscriber`; the attributes are the same.
+///
+#[cfg_attr(not(doctest), doc = include_str!("reference.md"))]
+#[doc = concat!("\n\n[`Events::data`]: https://docs.rs/event-manager/", docs_version!(), "/event_manager/struct.Events.html#method.data")]
 #[proc_macro_derive(EventSubscriber, attributes(event, subscriber))]
 pub fn derive_event_subscriber(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

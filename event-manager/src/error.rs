@@ -51,8 +51,16 @@ impl fmt::Display for Error {
                 f.write_str("the event manager was dropped before answering the request")
             }
             #[cfg(feature = "remote_endpoint")]
-            Error::EventFd(_) => f.write_str("the endpoint's wake-up eventfd failed"),
-            Error::Epoll(_) => f.write_str("an epoll system call failed"),
+            Error::EventFd(errno) => write!(f, "the endpoint's wake-up eventfd failed: {errno}"),
+            Error::Epoll(errno) => {
+                write!(f, "an epoll system call failed: {errno}")?;
+                if errno.errno() == libc::EBADF {
+                    // The one errno whose cause is nearly always the
+                    // caller's fd; the manager's own epoll fd stays open.
+                    f.write_str("; the fd is negative or not an open file descriptor")?;
+                }
+                Ok(())
+            }
             Error::FdAlreadyRegistered => {
                 f.write_str("the fd is already registered with this event manager")
             }
@@ -69,16 +77,10 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Epoll(errno) => Some(errno),
-            #[cfg(feature = "remote_endpoint")]
-            Error::EventFd(errno) => Some(errno),
-            _ => None,
-        }
-    }
-}
+/// No `source`: the errno's number and text are already part of the
+/// message, and an error reporter that walks the chain would print them
+/// twice. Match on [`Error::Epoll`] or [`Error::EventFd`] to get the errno.
+impl std::error::Error for Error {}
 
 /// The crate's result type: `std::result::Result` with [`Error`].
 ///
@@ -106,16 +108,35 @@ mod tests {
     use std::error::Error as _;
 
     #[test]
-    fn display_says_what_went_wrong_and_source_keeps_the_errno() {
-        let err = Error::Epoll(Errno::new(libc::EBADF));
-        assert_eq!(err.to_string(), "an epoll system call failed");
-        let source = err.source().expect("an errno source");
+    fn display_gives_the_errno_number_and_text() {
+        let err = Error::Epoll(Errno::new(libc::EPERM));
         assert_eq!(
-            source.to_string(),
-            std::io::Error::from_raw_os_error(libc::EBADF).to_string()
+            err.to_string(),
+            "an epoll system call failed: Operation not permitted (os error 1)"
         );
-        assert!(Error::InvalidId.source().is_none());
+        // Said once: in the message, not again as a source.
+        assert!(err.source().is_none());
         assert!(Error::InvalidCapacity.to_string().contains("between 1 and"));
+    }
+
+    #[test]
+    fn ebadf_says_the_fd_may_be_negative() {
+        let err = Error::Epoll(Errno::new(libc::EBADF));
+        assert_eq!(
+            err.to_string(),
+            "an epoll system call failed: Bad file descriptor (os error 9); \
+             the fd is negative or not an open file descriptor"
+        );
+    }
+
+    #[cfg(feature = "remote_endpoint")]
+    #[test]
+    fn eventfd_errors_give_the_errno_too() {
+        let err = Error::EventFd(Errno::new(libc::EMFILE));
+        assert_eq!(
+            err.to_string(),
+            "the endpoint's wake-up eventfd failed: Too many open files (os error 24)"
+        );
     }
 
     #[test]

@@ -24,11 +24,19 @@
 //!
 //! # Example
 //!
-//! With the `derive` feature, one `#[event]` attribute per fd writes
+//! With the `derive` feature (`event-manager = { version = "0.5", features
+//! = ["derive"] }` in `Cargo.toml`), one `#[event]` attribute per fd writes
 //! `init` and `process`: each fd is registered with its own data tag, and
 //! its events go to its own method (`on_<field>` unless `handler = ...`
-//! names another). The [`event_manager_derive`](https://docs.rs/event-manager-derive)
-//! docs list every key.
+//! names another).
+#![cfg_attr(
+    feature = "derive",
+    doc = "The [derive macro's page](macro@MutEventSubscriber) lists every key."
+)]
+#![cfg_attr(
+    not(feature = "derive"),
+    doc = "The derive macro's page, shown with the feature on, lists every key."
+)]
 //!
 #![cfg_attr(feature = "derive", doc = "```")]
 #![cfg_attr(not(feature = "derive"), doc = "```ignore")]
@@ -177,13 +185,15 @@
 //!
 //! - `derive` (off by default): `#[derive(MutEventSubscriber)]` and
 //!   `#[derive(EventSubscriber)]`, re-exported from `event-manager-derive`
-//!   under the names of the traits they implement.
+//!   under the names of the traits they implement. Without it,
+//!   `#[derive(MutEventSubscriber)]` fails with "cannot find derive macro
+//!   `MutEventSubscriber` in this scope".
 //! - `remote_endpoint` (off by default): `EventManager::remote_endpoint`
 //!   and `RemoteEndpoint`, and the error variants `ChannelSend`,
 //!   `ChannelRecv` and `EventFd`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -219,9 +229,3 @@ pub use subscriber::{EventSubscriber, MutEventSubscriber, SubscriberId, Subscrib
 
 #[cfg(feature = "derive")]
 pub use event_manager_derive::{EventSubscriber, MutEventSubscriber};
-
-/// Runs the Rust examples of the workspace README as doc tests (they use
-/// the derive).
-#[cfg(all(doctest, feature = "derive"))]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -24,6 +24,11 @@ use crate::{EventOps, Events, Result};
 /// type as `Arc<T>` or `Rc<T>`, or implement `MutEventSubscriber` for it by
 /// calling the `&self` methods.
 ///
+/// To derive it, `#[derive(EventSubscriber)]`, turn on the `derive`
+/// feature (`event-manager = { version = "0.5", features = ["derive"] }`);
+/// without it rustc answers "cannot find derive macro `EventSubscriber` in
+/// this scope".
+///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
@@ -76,6 +81,12 @@ pub trait EventSubscriber {
 /// and `RefCell<T>` for `T: MutEventSubscriber`, so one manager can hold
 /// different subscriber types as `Box<dyn MutEventSubscriber>` or
 /// `Arc<Mutex<dyn MutEventSubscriber + Send>>`.
+///
+/// To derive it, `#[derive(MutEventSubscriber)]` with one `#[event(fd =
+/// field)]` attribute per fd, turn on the `derive` feature
+/// (`event-manager = { version = "0.5", features = ["derive"] }`); without
+/// it rustc answers "cannot find derive macro `MutEventSubscriber` in this
+/// scope".
 ///
 /// ```
 /// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};

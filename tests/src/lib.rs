@@ -11,6 +11,28 @@ mod example_process;
 
 pub use example_process::{example_binary, ExampleProcess, Finished};
 
+// Documentation whose Rust blocks are compiled and run here, as this
+// crate's doc tests, because the crate that shows them cannot run them
+// itself: the README files are rendered by a forge and by crates.io, which
+// would show rustdoc's hidden lines, so their blocks are whole programs;
+// and event-manager-derive cannot depend on event-manager, which its
+// examples need.
+
+/// The workspace README, which is also event-manager's README on crates.io.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct WorkspaceReadme;
+
+/// event-manager-derive's README.
+#[cfg(doctest)]
+#[doc = include_str!("../../event-manager-derive/README.md")]
+pub struct DeriveReadme;
+
+/// The derive macros' reference, shown on both macros' pages.
+#[cfg(doctest)]
+#[doc = include_str!("../../event-manager-derive/src/reference.md")]
+pub struct DeriveReference;
+
 /// What a test wants a [`Probe`] to do when one of its events is dispatched.
 pub type Reaction = Box<dyn FnMut(Events, &mut EventOps) + Send>;
 

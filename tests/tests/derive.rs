@@ -411,6 +411,36 @@ fn without_init_error_a_failed_registration_panics_naming_type_field_and_error()
     assert_eq!(manager.remove_subscriber(kept).map(|_| ()), Ok(()));
 }
 
+/// A regular file cannot be watched (the kernel answers EPERM).
+#[derive(MutEventSubscriber)]
+#[event(fd = log)]
+struct WatchesAFile {
+    log: std::fs::File,
+}
+
+impl WatchesAFile {
+    fn on_log(&mut self, _events: Events, _ops: &mut EventOps) {
+        unreachable!("{:?} is a regular file, never registered", self.log);
+    }
+}
+
+#[test]
+fn the_default_on_a_refused_fd_gives_the_errno_of_the_kernel() {
+    let mut manager = EventManager::<WatchesAFile>::new().unwrap();
+    let log = std::fs::File::open("/proc/self/exe").unwrap();
+    let payload = catch_unwind(AssertUnwindSafe(|| {
+        manager.add_subscriber(WatchesAFile { log })
+    }))
+    .expect_err("init must panic");
+    let message = payload.downcast_ref::<String>().unwrap();
+    assert!(message.contains("derive::WatchesAFile"), "{message}");
+    assert!(message.contains("field `log`"), "{message}");
+    assert!(
+        message.contains("Operation not permitted (os error 1)"),
+        "{message}"
+    );
+}
+
 /// `own` registers, then `taken` fails.
 #[derive(MutEventSubscriber)]
 #[event(fd = own)]

@@ -86,10 +86,11 @@ fn fds_the_kernel_refuses_give_epoll_errors_and_the_manager_stays_usable() {
 
     let mut ops = manager.event_ops(id).unwrap();
     let errno = |e| Err(Error::Epoll(Errno::new(e)));
-    assert_eq!(
-        ops.add(Events::new_raw(-1, EventSet::IN)),
-        errno(libc::EBADF)
-    );
+    let negative = ops.add(Events::new_raw(-1, EventSet::IN));
+    assert_eq!(negative, errno(libc::EBADF));
+    let message = negative.unwrap_err().to_string();
+    assert!(message.contains("(os error 9)"), "{message}");
+    assert!(message.contains("the fd is negative"), "{message}");
     assert_eq!(
         ops.add(Events::new_raw(never_open, EventSet::IN)),
         errno(libc::EBADF)
