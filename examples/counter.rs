@@ -6,7 +6,8 @@
 //! eventfds, and the loop runs until every write has been counted; then
 //! the app removes the counters and prints what each one saw.
 //!
-//! Run it with `cargo run --example counter`.
+//! Run it with `cargo run --example counter`. It takes no options;
+//! `--help` says what it does, and any other argument is an error.
 
 use std::sync::Arc;
 use std::thread;
@@ -14,6 +15,7 @@ use std::thread;
 use event_manager::{
     EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberId, SubscriberOps,
 };
+use event_manager_examples::CommandLine;
 use vmm_sys_util::eventfd::EventFd;
 
 /// Adds up the values written to its eventfd.
@@ -97,9 +99,25 @@ impl App {
     }
 }
 
+const COUNTERS: usize = 4;
+const WRITES_PER_COUNTER: u64 = 1_000;
+
+fn command_line() -> CommandLine {
+    CommandLine::new(
+        "counter",
+        "subscribers written by hand add up what is written to their eventfds",
+    )
+    .about(format!(
+        "It registers {COUNTERS} counter subscribers, written against the traits \
+         without the derive, each watching an eventfd. A producer thread writes 1 to every \
+         eventfd {WRITES_PER_COUNTER} times; the loop runs until every write is \
+         counted. Then the counters are removed and each one's total is \
+         printed; it exits with an error if a counter lost a write."
+    ))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    const COUNTERS: usize = 4;
-    const WRITES_PER_COUNTER: u64 = 1_000;
+    command_line().read_args();
 
     let mut app = App::new()?;
     let doorbells = (0..COUNTERS)

@@ -15,9 +15,18 @@
 //! stops the loop on SIGINT or SIGTERM. Both live in one
 //! `EventManager<Box<dyn MutEventSubscriber + Send>>`.
 //!
+//! ```text
+//! device [--ticks N]
+//! ```
+//!
+//! - `--ticks N` (default `none`): after N ticks of the 200 ms timer, the
+//!   device sends itself SIGTERM, so it stops through the same path as
+//!   Ctrl-C. Without it, it runs until SIGINT or SIGTERM.
+//! - `--help` prints what it does and its options; any other argument is
+//!   an error.
+//!
 //! `cargo run --example device` runs until Ctrl-C; `cargo run --example
-//! device -- --ticks 3` sends itself SIGTERM after three ticks, so it stops
-//! through the same path.
+//! device -- --ticks 3` stops by itself after three ticks.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net;
@@ -28,7 +37,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
-use event_manager_examples::{send_signal_to_self, set_nonblocking, signal_name, StopSignals};
+use event_manager_examples::{
+    send_signal_to_self, set_nonblocking, signal_name, CommandLine, StopSignals,
+};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::timerfd::TimerFd;
 
@@ -236,23 +247,49 @@ impl MutEventSubscriber for Shutdown {
     }
 }
 
+fn command_line() -> CommandLine {
+    CommandLine::new(
+        "device",
+        "a device model written with the derive, beside a subscriber written by hand",
+    )
+    .about(format!(
+        "The device watches three fds: a kick eventfd, written by a \"vCPU\" \
+         thread every {} ms; a {} ms timer, whose ticks print a status line; \
+         and a socket to a backend thread, which the first kick connects from \
+         inside a handler, after which each kick becomes a request to the \
+         backend. A hand-written subscriber stops the loop on SIGINT or \
+         SIGTERM; then the device prints what it did.",
+        KICK_PERIOD.as_millis(),
+        TICK_PERIOD.as_millis(),
+    ))
+    .option(
+        "--ticks",
+        "N",
+        "none",
+        format!(
+            "after N ticks of the {} ms timer, send itself SIGTERM and so stop \
+             the way Ctrl-C does; without it, run until SIGINT or SIGTERM",
+            TICK_PERIOD.as_millis()
+        ),
+    )
+}
+
 /// `--ticks N`: how many ticks to run before stopping by itself.
-fn ticks_to_run() -> Result<Option<u64>, String> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => Ok(None),
-        [flag, count] if flag == "--ticks" => count
-            .parse()
-            .map(Some)
-            .map_err(|_| format!("--ticks takes a number, not `{count}`")),
-        _ => Err("usage: device [--ticks N]".to_string()),
+fn ticks_to_run(command_line: &CommandLine) -> Option<u64> {
+    let mut ticks = None;
+    for (flag, value) in command_line.read_args() {
+        match (flag, value.parse()) {
+            ("--ticks", Ok(count)) => ticks = Some(count),
+            _ => command_line.fail(format!("{flag} takes a number, not `{value}`")),
+        }
     }
+    ticks
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Before any thread starts, so that every thread inherits the mask.
     let signals = StopSignals::new()?;
-    let ticks_to_run = ticks_to_run()?;
+    let ticks_to_run = ticks_to_run(&command_line());
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(DeviceStats::default());
 

@@ -9,7 +9,8 @@
 //! unread values add up to what it wrote. Then `main` stops the loop with
 //! one more request and joins its thread.
 //!
-//! Run it with `cargo run --example remote`.
+//! Run it with `cargo run --example remote`. It takes no options;
+//! `--help` says what it does, and any other argument is an error.
 
 use std::io;
 use std::os::unix::io::AsRawFd;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use std::thread;
 
 use event_manager::{Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber};
+use event_manager_examples::CommandLine;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 const WORKERS: u64 = 4;
@@ -94,7 +96,24 @@ fn run_worker(
     })
 }
 
+fn command_line() -> CommandLine {
+    CommandLine::new(
+        "remote",
+        "the loop on a thread of its own, driven through a RemoteEndpoint",
+    )
+    .about(format!(
+        "Each of {WORKERS} worker threads asks the loop to add a counter subscriber, \
+         writes {WRITES} times to the counter's eventfd, switches the counter to \
+         edge-triggered halfway with a `fire` request, and asks the loop to \
+         remove the counter and hand it back. It checks that what the loop \
+         counted plus what is still unread in the eventfd adds up to what it \
+         wrote. Then one more request stops the loop; it exits with an error \
+         if a worker's writes do not add up."
+    ))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    command_line().read_args();
     let mut manager = EventManager::<Counter>::new()?;
     let endpoint = manager.remote_endpoint();
     let stop = Arc::new(AtomicBool::new(false));

@@ -18,6 +18,8 @@ pub struct Load {
 #[derive(Debug)]
 pub struct LoadReport {
     pub clients: usize,
+    /// Bytes in each message.
+    pub size: usize,
     /// Connections whose every message came back intact.
     pub connections: usize,
     pub messages: usize,
@@ -61,6 +63,7 @@ pub fn run(server: SocketAddr, load: Load) -> LoadReport {
     let succeeded = load.clients - failures.len();
     LoadReport {
         clients: load.clients,
+        size: load.size,
         connections: succeeded,
         messages: succeeded * load.messages,
         bytes: (succeeded * load.messages * load.size) as u64,

@@ -14,14 +14,21 @@
 //! echo [--listen ADDR] [--clients N] [--messages M] [--size BYTES]
 //! ```
 //!
-//! - `--listen ADDR` (default `127.0.0.1:0`, any free port): where to
-//!   listen; the bound address is printed on start.
-//! - Without load flags it serves until SIGINT or SIGTERM.
-//! - With any of `--clients N` (default 8), `--messages M` (default 1000)
-//!   and `--size BYTES` (default 1024), it also starts N client threads
-//!   that each send M messages of BYTES bytes and check every byte of the
-//!   echo; it prints what was sent and how fast, and exits with 0 only if
-//!   everything came back intact.
+//! - `--listen ADDR` (default `127.0.0.1:0`): where to listen; port 0 takes
+//!   any free port. The bound address is the first line printed.
+//! - `--clients N` (default `8`): client threads of the built-in load.
+//! - `--messages M` (default `1000`): messages each client sends.
+//! - `--size BYTES` (default `1024`): bytes in each message, at most 16 MiB.
+//! - `--help` prints what it does and its options; any other argument is
+//!   an error, reported with the usage on stderr (exit status 2).
+//!
+//! Without `--clients`, `--messages` or `--size`, it serves until SIGINT or
+//! SIGTERM, logging each connection on stderr. With any of them it also
+//! starts the load (the others take their defaults): N client threads
+//! that each send M messages of BYTES bytes and check every byte of the
+//! echo. Its output follows the run: the listening address, the load, the
+//! traffic and throughput, whether every byte was verified, and how the
+//! server stopped. It exits with 0 only if every byte was verified.
 //!
 //! `cargo run --release --example echo -- --clients 32 --messages 2000`
 
@@ -29,18 +36,26 @@ mod load;
 mod server;
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::thread;
 
 use event_manager::{EventManager, SubscriberOps};
-use event_manager_examples::StopSignals;
+use event_manager_examples::{CommandLine, StopSignals, USAGE_ERROR};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::load::{Load, LoadReport};
-use crate::server::EchoServer;
+use crate::server::{EchoServer, ServerStats};
 
-const USAGE: &str = "usage: echo [--listen ADDR] [--clients N] [--messages M] [--size BYTES]";
+/// Loopback, on any free port.
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// The load when only some of its options are given.
+const DEFAULT_LOAD: Load = Load {
+    clients: 8,
+    messages: 1000,
+    size: 1024,
+};
 
 /// The largest `--size`: each client thread holds two buffers this big.
 const MAX_SIZE: usize = 16 * 1024 * 1024;
@@ -50,48 +65,87 @@ struct Options {
     load: Option<Load>,
 }
 
-/// The options, or `None` for `--help`.
-fn parse_options(mut args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
-    let mut listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut load = Load {
-        clients: 8,
-        messages: 1000,
-        size: 1024,
+fn command_line() -> CommandLine {
+    CommandLine::new(
+        "echo",
+        "a TCP echo server on one EventManager, with a built-in load to test it",
+    )
+    .about(
+        "The server is one subscriber written with #[derive(MutEventSubscriber)]: \
+         it watches the listener, a signalfd and every connection it accepts, \
+         and writes back each byte it reads.",
+    )
+    .option(
+        "--listen",
+        "ADDR",
+        DEFAULT_LISTEN,
+        "where to listen; port 0 takes any free port, and the bound address is \
+         the first line printed",
+    )
+    .option(
+        "--clients",
+        "N",
+        DEFAULT_LOAD.clients,
+        "client threads of the built-in load",
+    )
+    .option(
+        "--messages",
+        "M",
+        DEFAULT_LOAD.messages,
+        "messages each client sends",
+    )
+    .option(
+        "--size",
+        "BYTES",
+        DEFAULT_LOAD.size,
+        format!("bytes in each message, at most {MAX_SIZE} (16 MiB)"),
+    )
+    .note(
+        "Without --clients, --messages or --size, it serves until SIGINT or \
+         SIGTERM (Ctrl-C), logging each connection on stderr. With any of them \
+         it also runs the load, the others taking their defaults: N client \
+         threads each send M messages of BYTES bytes and check every byte that \
+         comes back. It prints, in order, the listening address, the load, the \
+         traffic and throughput, whether every byte was verified, and how the \
+         server stopped.",
+    )
+    .note(
+        "Exit status: 0 if all went well; 1 if a byte of the load was not \
+         verified or a connection failed during the load; 2 for a bad command \
+         line or a server that cannot start.",
+    )
+}
+
+/// Turns the options given into what to run.
+fn parse_options(given: Vec<(&'static str, String)>) -> Result<Options, String> {
+    let mut options = Options {
+        listen: DEFAULT_LISTEN,
+        load: None,
     };
-    let mut load_asked = false;
-    while let Some(flag) = args.next() {
-        if flag == "--help" || flag == "-h" {
-            return Ok(None);
+    for (flag, value) in given {
+        if flag == "--listen" {
+            options.listen = value.parse().map_err(|_| {
+                format!("--listen takes an address such as 127.0.0.1:7000, not `{value}`")
+            })?;
+            continue;
         }
-        let value = args
-            .next()
-            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
-        let count = || -> Result<usize, String> {
-            match value.parse::<usize>() {
-                Ok(count) if count > 0 => Ok(count),
-                _ => Err(format!("{flag} takes a positive number, not `{value}`")),
-            }
+        let count = match value.parse::<usize>() {
+            Ok(count) if count > 0 => count,
+            _ => return Err(format!("{flag} takes a positive number, not `{value}`")),
         };
-        match flag.as_str() {
-            "--listen" => {
-                listen = value.parse().map_err(|_| {
-                    format!("--listen takes an address such as 127.0.0.1:7000, not `{value}`")
-                })?;
-            }
-            "--clients" => load.clients = count()?,
-            "--messages" => load.messages = count()?,
-            "--size" => load.size = count()?,
-            _ => return Err(format!("unknown option `{flag}`\n{USAGE}")),
+        // Any load option starts the load; the others keep their defaults.
+        let load = options.load.get_or_insert(DEFAULT_LOAD);
+        match flag {
+            "--clients" => load.clients = count,
+            "--messages" => load.messages = count,
+            "--size" => load.size = count,
+            _ => return Err(format!("unknown option `{flag}`")),
         }
-        load_asked |= flag != "--listen";
     }
-    if load.size > MAX_SIZE {
+    if options.load.is_some_and(|load| load.size > MAX_SIZE) {
         return Err(format!("--size is at most {MAX_SIZE} bytes"));
     }
-    Ok(Some(Options {
-        listen,
-        load: load_asked.then_some(load),
-    }))
+    Ok(options)
 }
 
 fn main() -> ExitCode {
@@ -100,7 +154,8 @@ fn main() -> ExitCode {
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             eprintln!("echo: {err}");
-            ExitCode::from(2)
+            // The status of a bad command line: the run did not happen.
+            ExitCode::from(USAGE_ERROR as u8)
         }
     }
 }
@@ -109,10 +164,9 @@ fn main() -> ExitCode {
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
     // Before any thread starts, so that the client threads inherit it.
     let signals = StopSignals::new()?;
-    let Some(options) = parse_options(std::env::args().skip(1))? else {
-        println!("{USAGE}");
-        return Ok(true);
-    };
+    let command_line = command_line();
+    let options =
+        parse_options(command_line.read_args()).unwrap_or_else(|err| command_line.fail(err));
 
     let listener = TcpListener::bind(options.listen)
         .map_err(|err| format!("cannot listen on {}: {err}", options.listen))?;
@@ -121,22 +175,32 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         Some(_) => Some(EventFd::new(EFD_NONBLOCK)?),
         None => None,
     };
-    let load_thread = match (options.load, &load_done) {
-        (Some(load), Some(done)) => {
-            let done = done.try_clone()?;
-            Some(thread::spawn(move || {
-                // Stops the server however the load ends, even by a panic.
-                let _stop_server = WriteOnDrop(done);
-                load::run(address, load)
-            }))
-        }
-        _ => None,
-    };
-
+    let stop_server = load_done.as_ref().map(EventFd::try_clone).transpose()?;
     let mut manager = EventManager::<EchoServer>::new()?;
     let id = manager.add_subscriber(EchoServer::new(listener, signals, load_done)?);
+
     println!("listening on {address}");
+    match options.load {
+        Some(load) => println!(
+            "load: {}, each sending {} of {} and checking every byte that comes back",
+            count(load.clients, "client"),
+            count(load.messages, "message"),
+            count(load.size, "byte"),
+        ),
+        None => println!(
+            "serving until SIGINT or SIGTERM; the clients choose the size of their messages"
+        ),
+    }
     io::stdout().flush()?;
+
+    let load_thread = match (options.load, stop_server) {
+        (Some(load), Some(done)) => Some(thread::spawn(move || {
+            // Stops the server however the load ends, even by a panic.
+            let _stop_server = WriteOnDrop(done);
+            load::run(address, load)
+        })),
+        _ => None,
+    };
 
     let stopped_by = loop {
         manager.run()?;
@@ -146,22 +210,30 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     };
     let server = manager.remove_subscriber(id)?;
     let stats = server.stats();
-    println!(
-        "stopped by {stopped_by}: {} connections accepted, {} finished, {} failed, {} still open, {} bytes echoed",
-        stats.accepted,
-        stats.closed,
-        stats.failed,
-        server.open_connections(),
-        stats.bytes_echoed,
-    );
+    let still_open = server.open_connections();
     drop(server);
 
-    let Some(load_thread) = load_thread else {
-        return Ok(true);
+    let all_well = match load_thread {
+        Some(load_thread) => {
+            let report = load_thread.join().map_err(|_| "the load thread panicked")?;
+            print_load_report(&report, &stats)
+        }
+        None => {
+            println!(
+                "traffic: {} echoed on {}, in messages of whatever size the clients sent",
+                count(stats.bytes_echoed, "byte"),
+                count(stats.accepted, "connection"),
+            );
+            true
+        }
     };
-    let report = load_thread.join().map_err(|_| "the load thread panicked")?;
-    print_report(&report);
-    Ok(report.failures.is_empty() && stats.failed == 0)
+    println!(
+        "stopped by {stopped_by}: {} accepted, {} finished, {} failed, {still_open} still open",
+        count(stats.accepted, "connection"),
+        stats.closed,
+        stats.failed,
+    );
+    Ok(all_well)
 }
 
 /// Writes its eventfd when dropped.
@@ -175,28 +247,52 @@ impl Drop for WriteOnDrop {
     }
 }
 
-fn print_report(report: &LoadReport) {
+/// Prints the traffic of the load and whether every byte came back;
+/// returns whether all went well.
+fn print_load_report(report: &LoadReport, server: &ServerStats) -> bool {
     let seconds = report.elapsed.as_secs_f64();
     let mebibytes = report.bytes as f64 / (1024.0 * 1024.0);
-    let outcome = if report.failures.is_empty() {
-        "verified".to_string()
+    let connections = if report.failures.is_empty() {
+        count(report.connections, "connection")
     } else {
         format!(
-            "{} of {} clients FAILED",
-            report.failures.len(),
-            report.clients
+            "the {} of {} connections that came back intact",
+            report.connections, report.clients
         )
     };
     println!(
-        "load: {} connections, {} messages, {} bytes each way, {outcome}, in {:.3} s",
-        report.connections, report.messages, report.bytes, seconds
+        "traffic: {} of {} on {connections}, {} ({mebibytes:.1} MiB) each way, in {seconds:.3} s",
+        count(report.messages, "message"),
+        count(report.size, "byte"),
+        count(report.bytes, "byte"),
     );
     println!(
-        "load: {:.0} messages/s, {:.1} MiB/s each way",
+        "throughput: {:.0} messages/s, {:.1} MiB/s each way",
         report.messages as f64 / seconds,
         mebibytes / seconds
     );
     for failure in &report.failures {
-        println!("load: FAILED {failure}");
+        println!("FAILED {failure}");
+    }
+    let all_well = report.failures.is_empty() && server.failed == 0;
+    if all_well {
+        println!("result: verified, every byte of every message came back as it was sent");
+    } else {
+        println!(
+            "result: FAILED, not every byte was verified: {} of {} clients failed, {} on the server",
+            report.failures.len(),
+            report.clients,
+            count(server.failed, "connection failure"),
+        );
+    }
+    all_well
+}
+
+/// `n` and `noun`, with an `s` unless `n` is 1.
+fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    if n == N::from(1) {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

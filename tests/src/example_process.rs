@@ -173,8 +173,9 @@ impl ExampleProcess {
     }
 
     /// Waits for the child to exit and collects the rest of its output.
-    /// A child still running after [`STUCK_AFTER`] is killed, and the test
-    /// fails with what it wrote.
+    /// A child still running after two minutes (`STUCK_AFTER`, a guard
+    /// against a hang, not a timing check) is killed, and the test fails
+    /// with what it wrote.
     pub fn finish(mut self) -> Finished {
         let (exited, waiting) = mpsc::channel::<()>();
         let pid = self.pid();

@@ -38,18 +38,36 @@ impl Server {
             .stderr_line_containing(&format!("from {client} closed"))
     }
 
-    /// Stops the server with `signal` and returns its summary line.
-    fn stop(self, signal: libc::c_int) -> String {
+    /// Stops the server with `signal` and returns its summary.
+    fn stop(self, signal: libc::c_int) -> Summary {
         self.process.signal(signal);
         let finished = self.process.finish();
         assert!(finished.status.success(), "{finished:?}");
-        finished
-            .stdout
-            .lines()
-            .find(|line| line.starts_with("stopped by "))
-            .unwrap_or_else(|| panic!("no summary: {finished:?}"))
-            .to_string()
+        // The lines come in the order things happened.
+        let lines: Vec<&str> = finished.stdout.lines().collect();
+        let [listening, serving, traffic, stopped] = lines[..] else {
+            panic!("not four lines: {finished:?}");
+        };
+        assert!(listening.starts_with("listening on "), "{finished:?}");
+        assert_eq!(
+            serving,
+            "serving until SIGINT or SIGTERM; the clients choose the size of their messages"
+        );
+        assert!(traffic.starts_with("traffic: "), "{finished:?}");
+        assert!(stopped.starts_with("stopped by "), "{finished:?}");
+        Summary {
+            traffic: traffic.to_string(),
+            stopped: stopped.to_string(),
+        }
     }
+}
+
+/// What the server printed when it stopped.
+struct Summary {
+    /// `traffic: ...`: what it echoed.
+    traffic: String,
+    /// `stopped by ...`: why it stopped, and what became of its connections.
+    stopped: String,
 }
 
 /// Message `index` of client `client`: bytes that depend on both and on
@@ -136,9 +154,15 @@ fn serves_64_concurrent_clients_byte_for_byte() {
     });
     let summary = server.stop(libc::SIGTERM);
     assert_eq!(
-        summary,
+        summary.traffic,
         format!(
-            "stopped by SIGTERM: {CLIENTS} connections accepted, {CLIENTS} finished, 0 failed, 0 still open, {expected_bytes} bytes echoed"
+            "traffic: {expected_bytes} bytes echoed on {CLIENTS} connections, in messages of whatever size the clients sent"
+        )
+    );
+    assert_eq!(
+        summary.stopped,
+        format!(
+            "stopped by SIGTERM: {CLIENTS} connections accepted, {CLIENTS} finished, 0 failed, 0 still open"
         )
     );
 }
@@ -192,7 +216,7 @@ fn survives_clients_that_leave_mid_message_or_reset() {
         &[message(3, 0, 100_000), message(3, 1, 1)],
     );
 
-    let summary = server.stop(libc::SIGTERM);
+    let summary = server.stop(libc::SIGTERM).stopped;
     assert!(summary.contains("4 connections accepted"), "{summary}");
     assert!(summary.contains("0 still open"), "{summary}");
 }
@@ -205,8 +229,12 @@ fn stops_on_sigint_with_a_connection_still_open() {
     exchange_one_byte(&idle);
     let summary = server.stop(libc::SIGINT);
     assert_eq!(
-        summary,
-        "stopped by SIGINT: 1 connections accepted, 0 finished, 0 failed, 1 still open, 1 bytes echoed"
+        summary.traffic,
+        "traffic: 1 byte echoed on 1 connection, in messages of whatever size the clients sent"
+    );
+    assert_eq!(
+        summary.stopped,
+        "stopped by SIGINT: 1 connection accepted, 0 finished, 0 failed, 1 still open"
     );
     // The server closed the socket when it stopped.
     let mut rest = Vec::new();
@@ -236,7 +264,7 @@ fn out_of_fds_it_pauses_accepting_and_resumes_when_a_connection_closes() {
     finish_and_wait_for_close(&clients[1]);
     exchange_one_byte(&clients[3]);
 
-    let summary = server.stop(libc::SIGTERM);
+    let summary = server.stop(libc::SIGTERM).stopped;
     assert!(summary.contains("4 connections accepted"), "{summary}");
     assert!(
         summary.contains("2 finished, 0 failed, 2 still open"),
@@ -263,8 +291,8 @@ fn out_of_fds_with_no_connection_to_close_it_retries_by_itself() {
         .unwrap();
     exchange_one_byte(&client);
 
-    let summary = server.stop(libc::SIGTERM);
-    assert!(summary.contains("1 connections accepted"), "{summary}");
+    let summary = server.stop(libc::SIGTERM).stopped;
+    assert!(summary.contains("1 connection accepted"), "{summary}");
 }
 
 /// Half-closes `stream` and reads until the server closes its side.
