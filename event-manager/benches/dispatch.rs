@@ -14,16 +14,16 @@
 //!   by their handlers.
 //! - `churn`: `add_subscriber` and `remove_subscriber` of a one-fd
 //!   subscriber, against two bare `epoll_ctl` calls.
-//! - `endpoint`: `RemoteEndpoint::call_blocking` to a loop on another thread.
+//! - `endpoint`: `RemoteEndpoint::call_blocking` to a loop on another
+//!   thread, with both threads pinned to one core, then to two
+//!   (`support/endpoint.rs`).
 //!
-//! Run with `cargo bench -p event-manager --features remote_endpoint --bench
-//! dispatch`. The side-by-side comparison with other event loops is in
-//! `benches/peers` at the root of the workspace.
+//! Run with `cargo bench -p event-manager --all-features --bench dispatch`
+//! (add `-- GROUP` to run one group). The side-by-side comparison with
+//! other event loops is in `benches/peers` at the root of the workspace.
 
 use std::hint::black_box;
 use std::os::unix::io::AsRawFd;
-#[cfg(feature = "remote_endpoint")]
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -34,6 +34,10 @@ use event_manager::{
 };
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent};
 use vmm_sys_util::eventfd::EventFd;
+
+#[cfg(feature = "remote_endpoint")]
+#[path = "support/endpoint.rs"]
+mod endpoint;
 
 /// `count` eventfds, every `ready_every`-th one written once.
 fn eventfds(count: usize, ready_every: usize) -> Vec<EventFd> {
@@ -331,38 +335,7 @@ fn churn(c: &mut Criterion) {
 }
 
 #[cfg(feature = "remote_endpoint")]
-fn endpoint(c: &mut Criterion) {
-    let mut group = c.benchmark_group("endpoint");
-    group.throughput(Throughput::Elements(1));
-    let stop = Arc::new(AtomicBool::new(false));
-    let loop_stop = Arc::clone(&stop);
-    let (endpoint_sender, endpoint) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let mut manager = EventManager::<Counter>::new().expect("manager");
-        endpoint_sender
-            .send(manager.remote_endpoint())
-            .expect("endpoint");
-        while !loop_stop.load(Ordering::Relaxed) {
-            manager.run().expect("run");
-        }
-    });
-    let endpoint = endpoint.recv().expect("endpoint");
-    group.bench_function("call_blocking", |b| {
-        b.iter(|| {
-            endpoint
-                .call_blocking(|_ops| Ok::<_, event_manager::Error>(()))
-                .expect("call_blocking")
-        })
-    });
-    group.finish();
-    endpoint
-        .fire(move |_ops| stop.store(true, Ordering::Relaxed))
-        .expect("stop the loop");
-    thread.join().expect("loop thread");
-}
-
-#[cfg(feature = "remote_endpoint")]
-criterion_group!(benches, ready, drain, churn, endpoint);
+criterion_group!(benches, ready, drain, churn, endpoint::endpoint);
 #[cfg(not(feature = "remote_endpoint"))]
 criterion_group!(benches, ready, drain, churn);
 criterion_main!(benches);

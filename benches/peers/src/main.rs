@@ -1,15 +1,16 @@
 //! Measures event-manager against the event loops its users would pick
 //! instead (event-manager 0.4.2, polling, calloop, mio) and a bare
-//! `epoll_wait` floor, interleaved round by round in one process, and
-//! writes the results into the workspace's BENCHMARKS.md and a chart.
+//! `epoll_wait` floor, interleaved round by round in one process.
 //!
 //! ```text
 //! cargo run --release --manifest-path benches/peers/Cargo.toml
 //! ```
 //!
-//! Flags: `--rounds N` (default 31), `--sample-ms N` (default 10), `--quick`
-//! (3 rounds of 1 ms: checks that every loop runs, writes nothing),
-//! `--no-write` (print the section instead of writing it).
+//! rewrites the last section of the workspace's BENCHMARKS.md and
+//! `benches/peers/ratio-to-floor.svg` (both found from this crate's
+//! manifest directory, whatever the current or target directory). To look
+//! without writing, add `-- --no-write`; `-- --quick` is a short run that
+//! writes nothing either. `-- --help` lists the flags.
 
 use std::os::unix::io::RawFd;
 use std::path::PathBuf;
@@ -39,6 +40,25 @@ struct Options {
     write: bool,
 }
 
+const USAGE: &str = "\
+usage: event-manager-peers [--rounds N] [--sample-ms N] [--no-write | --quick]
+
+Times every loop on every shape, interleaved round by round, prints the
+section and, unless told not to, rewrites the last section of BENCHMARKS.md
+and benches/peers/ratio-to-floor.svg.
+
+  --rounds N      rounds per shape (default 31)
+  --sample-ms N   the time of each loop in each round, in ms (default 10)
+  --no-write      print the section only; write no file
+  --quick         3 rounds of 1 ms, to check that every loop runs; writes no file
+  --help          print this text
+";
+
+fn usage_error(message: &str) -> ! {
+    eprintln!("error: {message}\n\n{USAGE}");
+    std::process::exit(2);
+}
+
 fn options() -> Options {
     let mut options = Options {
         rounds: 31,
@@ -50,7 +70,8 @@ fn options() -> Options {
         let mut number = |name: &str| -> u64 {
             args.next()
                 .and_then(|value| value.parse().ok())
-                .unwrap_or_else(|| panic!("{name} takes a number"))
+                .filter(|value| *value > 0)
+                .unwrap_or_else(|| usage_error(&format!("{name} takes a positive number")))
         };
         match arg.as_str() {
             "--rounds" => options.rounds = number("--rounds") as usize,
@@ -61,9 +82,11 @@ fn options() -> Options {
                 options.write = false;
             }
             "--no-write" => options.write = false,
-            other => {
-                panic!("unknown argument {other}; see the doc comment of benches/peers/src/main.rs")
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                std::process::exit(0);
             }
+            other => usage_error(&format!("unknown argument {other}")),
         }
     }
     options
@@ -326,8 +349,40 @@ fn targets(shapes: &[ShapeResult], footprints: &[memory::Footprint]) -> Vec<[Str
     ]
 }
 
+/// The chart, relative to the workspace root (and so in BENCHMARKS.md).
+const CHART_FILE: &str = "benches/peers/ratio-to-floor.svg";
+
+/// The files a writing run rewrites.
+struct Files {
+    benchmarks: PathBuf,
+    chart: PathBuf,
+}
+
+/// Finds the files from this crate's manifest directory (two levels below
+/// the workspace root), not from the current or the target directory, and
+/// checks before measuring that BENCHMARKS.md is there.
+fn files() -> Files {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root, two levels above benches/peers");
+    let files = Files {
+        benchmarks: root.join("BENCHMARKS.md"),
+        chart: root.join(CHART_FILE),
+    };
+    if !files.benchmarks.is_file() {
+        usage_error(&format!(
+            "{} not found; run with --no-write to only print the results",
+            files.benchmarks.display()
+        ));
+    }
+    files
+}
+
 fn main() {
     let options = options();
+    let files = options.write.then(files);
     // Counted before pinning, which narrows what the process may use.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     // Every single-threaded shape runs on core 0; endpoint loop threads on
@@ -370,12 +425,11 @@ fn main() {
     if !args.is_empty() {
         command = format!("{command} -- {}", args.join(" "));
     }
-    let chart_file = "benches/peers/ratio-to-floor.svg";
     let context = report::Context {
         command,
         rounds: options.rounds,
         sample_ms: options.sample_ms,
-        chart_file,
+        chart_file: CHART_FILE,
         cores,
         pinned,
     };
@@ -385,19 +439,18 @@ fn main() {
         &targets(&shapes, &footprints),
         &context,
     );
-    if !options.write {
+    if let Some(files) = files {
+        let document = std::fs::read_to_string(&files.benchmarks).expect("read BENCHMARKS.md");
+        std::fs::write(&files.benchmarks, report::splice(&document, &section))
+            .expect("write BENCHMARKS.md");
+        std::fs::write(&files.chart, report::chart(&shapes)).expect("write the chart");
         println!("{section}");
-        return;
+        eprintln!(
+            "wrote {} and {}",
+            files.benchmarks.display(),
+            files.chart.display()
+        );
+    } else {
+        println!("{section}");
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let benchmarks = root.join("BENCHMARKS.md");
-    let document = std::fs::read_to_string(&benchmarks).expect("read BENCHMARKS.md");
-    std::fs::write(&benchmarks, report::splice(&document, &section)).expect("write BENCHMARKS.md");
-    std::fs::write(root.join(chart_file), report::chart(&shapes)).expect("write the chart");
-    println!("{section}");
-    eprintln!(
-        "wrote {} and {}",
-        benchmarks.display(),
-        root.join(chart_file).display()
-    );
 }
