@@ -27,7 +27,12 @@ pub enum Error {
     /// Creating, reading or writing the endpoint's wake-up eventfd failed.
     #[cfg(feature = "remote_endpoint")]
     EventFd(Errno),
-    /// An `epoll_create1`, `epoll_ctl` or `epoll_wait` call failed with this errno.
+    /// An epoll operation failed with this errno: `epoll_create1`,
+    /// `epoll_ctl` or `epoll_wait` returned it, or the manager refused the
+    /// fd before asking the kernel, with the errno the kernel gives for the
+    /// same cause: `EBADF` for a negative fd, `ENOMEM` when its fd table
+    /// could not grow. The errno values are the ones event-manager 0.4
+    /// returned for the same input.
     Epoll(Errno),
     /// The fd is already in the interest list of this manager, added by the
     /// same subscriber or by another one.
@@ -53,7 +58,7 @@ impl fmt::Display for Error {
             #[cfg(feature = "remote_endpoint")]
             Error::EventFd(errno) => write!(f, "the endpoint's wake-up eventfd failed: {errno}"),
             Error::Epoll(errno) => {
-                write!(f, "an epoll system call failed: {errno}")?;
+                write!(f, "epoll failed: {errno}")?;
                 if errno.errno() == libc::EBADF {
                     // The one errno whose cause is nearly always the
                     // caller's fd; the manager's own epoll fd stays open.
@@ -112,7 +117,7 @@ mod tests {
         let err = Error::Epoll(Errno::new(libc::EPERM));
         assert_eq!(
             err.to_string(),
-            "an epoll system call failed: Operation not permitted (os error 1)"
+            "epoll failed: Operation not permitted (os error 1)"
         );
         // Said once: in the message, not again as a source.
         assert!(err.source().is_none());
@@ -124,7 +129,7 @@ mod tests {
         let err = Error::Epoll(Errno::new(libc::EBADF));
         assert_eq!(
             err.to_string(),
-            "an epoll system call failed: Bad file descriptor (os error 9); \
+            "epoll failed: Bad file descriptor (os error 9); \
              the fd is negative or not an open file descriptor"
         );
     }

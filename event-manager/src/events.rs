@@ -217,9 +217,10 @@ impl<'a> EventOps<'a> {
     ///
     /// Fails with [`Error::FdAlreadyRegistered`](crate::Error::FdAlreadyRegistered)
     /// if the fd is already in the manager's interest list, and with
-    /// [`Error::Epoll`](crate::Error::Epoll) for what the kernel refuses: a
-    /// closed or negative fd (`EBADF`), a regular file (`EPERM`), a flag
-    /// combination it does not accept (`EINVAL`).
+    /// [`Error::Epoll`](crate::Error::Epoll) for an fd epoll cannot watch:
+    /// a negative fd (`EBADF`, refused before the kernel is asked) and what
+    /// the kernel refuses, a closed fd (`EBADF`), a regular file (`EPERM`),
+    /// a flag combination it does not accept (`EINVAL`).
     ///
     /// When the set contains `IN` (and not `EXCLUSIVE`), the manager also
     /// asks for `READ_HANG_UP`, so a reader sees the peer's shutdown

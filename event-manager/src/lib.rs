@@ -20,7 +20,8 @@
 //! The API is the one of event-manager 0.4: a program written for it builds
 //! against this crate unchanged, unless it matches exhaustively on
 //! [`Error`] (which gained the `FdNotRegistered` variant and is now
-//! `#[non_exhaustive]`) or uses the doc-hidden test helpers of 0.4.
+//! `#[non_exhaustive]`), uses the doc-hidden test helpers of 0.4, or builds
+//! with a Rust older than 1.80.
 //!
 //! # Example
 //!

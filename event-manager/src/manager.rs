@@ -164,6 +164,40 @@ impl<T: MutEventSubscriber> EventManager<T> {
     /// manager.add_subscriber(Reader(fd));
     /// assert_eq!(manager.run().unwrap(), 1);
     /// ```
+    ///
+    /// A program calls it in a loop until something tells it to stop, for
+    /// example a subscriber that watches a "stop" eventfd, which any thread
+    /// (or a signal handler: an eventfd write is async-signal-safe) writes:
+    ///
+    /// ```
+    /// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// struct Stop {
+    ///     fd: EventFd,
+    ///     stopped: bool,
+    /// }
+    ///
+    /// impl MutEventSubscriber for Stop {
+    ///     fn init(&mut self, ops: &mut EventOps) {
+    ///         ops.add(Events::new(&self.fd, EventSet::IN)).expect("watch the stop eventfd");
+    ///     }
+    ///     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+    ///         self.stopped = true;
+    ///     }
+    /// }
+    ///
+    /// let mut manager = EventManager::new().unwrap();
+    /// let stop = EventFd::new(0).unwrap();
+    /// let stopper = stop.try_clone().unwrap();
+    /// let id = manager.add_subscriber(Stop { fd: stop, stopped: false });
+    ///
+    /// let other_thread = std::thread::spawn(move || stopper.write(1).unwrap());
+    /// while !manager.subscriber_mut(id).unwrap().stopped {
+    ///     manager.run().unwrap(); // the other subscribers' events, until the stop
+    /// }
+    /// other_thread.join().unwrap();
+    /// ```
     pub fn run(&mut self) -> Result<usize> {
         self.run_with_timeout(-1)
     }

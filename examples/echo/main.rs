@@ -28,7 +28,9 @@
 //! that each send M messages of BYTES bytes and check every byte of the
 //! echo. Its output follows the run: the listening address, the load, the
 //! traffic and throughput, whether every byte was verified, and how the
-//! server stopped. It exits with 0 only if every byte was verified.
+//! server stopped. It exits with 0 if all went well, 1 if a byte of the
+//! load was not verified or a connection failed during the load, and 2
+//! for a bad command line or a server that cannot start.
 //!
 //! `cargo run --release --example echo -- --clients 32 --messages 2000`
 
