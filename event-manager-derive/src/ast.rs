@@ -1,12 +1,12 @@
 //! The derive's own picture of the input: the struct's fields and its
 //! attributes, read from syn's `DeriveInput`.
 
-use proc_macro2::TokenStream;
 use syn::{
     Attribute, Data, DeriveInput, Fields, GenericArgument, Ident, Member, PathArguments, Type,
 };
 
 use crate::attr::{self, EventAttr, SubscriberAttr};
+use crate::errors::Errors;
 
 /// Which trait is derived; it decides the receiver of every method.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -23,32 +23,6 @@ impl Kind {
             Kind::Mut => "MutEventSubscriber",
             Kind::Shared => "EventSubscriber",
         }
-    }
-}
-
-/// Every mistake found so far, reported together at the end.
-#[derive(Default)]
-pub(crate) struct Errors {
-    first: Option<syn::Error>,
-}
-
-impl Errors {
-    pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.first {
-            Some(first) => first.combine(error),
-            None => self.first = Some(error),
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.first.is_none()
-    }
-
-    /// One `compile_error!` per mistake.
-    pub(crate) fn into_compile_errors(self) -> TokenStream {
-        self.first
-            .map(|error| error.to_compile_error())
-            .unwrap_or_default()
     }
 }
 

@@ -10,7 +10,7 @@ use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Expr, ExprLit, Ident, Index, Lit, LitStr, Member, Path, Token};
 
-use crate::ast::Errors;
+use crate::errors::Errors;
 
 /// The keys `#[event(...)]` accepts, in the order the docs list them.
 const EVENT_KEYS: &str = "`fd`, `set`, `handler`";

@@ -12,7 +12,8 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Member, Path};
 
-use crate::ast::{Errors, Input, Kind};
+use crate::ast::{Input, Kind};
+use crate::errors::Errors;
 use crate::valid::{self, Plan, Watch};
 
 /// The whole derive: parse, validate, expand; on mistakes, the errors and

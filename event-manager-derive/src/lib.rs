@@ -16,6 +16,7 @@
 
 mod ast;
 mod attr;
+mod errors;
 mod expand;
 #[cfg(test)]
 mod never_panics;

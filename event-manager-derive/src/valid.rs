@@ -7,7 +7,8 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr, Member, Path};
 
-use crate::ast::{Errors, Input};
+use crate::ast::Input;
+use crate::errors::Errors;
 
 /// The flags `set` accepts: the `EventSet` constants, by name.
 pub(crate) const FLAGS: [&str; 10] = [
