@@ -33,8 +33,18 @@ pub(crate) struct EventAttr {
 pub(crate) struct SubscriberAttr {
     pub init: Option<Ident>,
     pub fallback: Option<Ident>,
-    pub init_error: Option<Ident>,
+    pub init_error: Option<InitError>,
     pub krate: Option<Path>,
+}
+
+/// `init_error = ...`: what a failed registration of a field does.
+pub(crate) enum InitError {
+    /// `init_error = method`: calls the user's method.
+    Method(Ident),
+    /// `init_error = "log"`: logs it and goes on.
+    Log(LitStr),
+    /// `init_error = "panic"`: the default, written out.
+    Panic,
 }
 
 /// Reads one `#[event(...)]`.
@@ -93,8 +103,7 @@ pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &m
             );
         } else if meta.path.is_ident("init_error") {
             let value = meta.value()?.parse::<Expr>()?;
-            let method = method_value("init_error", value);
-            store(&mut into.init_error, &meta, method, errors);
+            store(&mut into.init_error, &meta, init_error_value(value), errors);
         } else if meta.path.is_ident("crate") {
             let value = meta.value()?.parse::<Expr>()?;
             store(&mut into.krate, &meta, crate_value(value), errors);
@@ -239,6 +248,39 @@ fn method_value(key: &str, value: Expr) -> syn::Result<Ident> {
         None => Err(syn::Error::new_spanned(
             value,
             format!("`{key}` takes the name of a method of this type, e.g. `{key} = on_event`"),
+        )),
+    }
+}
+
+fn init_error_value(value: Expr) -> syn::Result<InitError> {
+    let value = unwrap_groups(value);
+    if let Expr::Lit(ExprLit {
+        lit: Lit::Str(text),
+        ..
+    }) = &value
+    {
+        if text.suffix().is_empty() {
+            match text.value().as_str() {
+                "log" => return Ok(InitError::Log(text.clone())),
+                "panic" => return Ok(InitError::Panic),
+                _ => {}
+            }
+        }
+        return Err(syn::Error::new_spanned(
+            text,
+            format!(
+                "unknown `init_error` policy {:?}: expected `\"log\"`, `\"panic\"` \
+                 or the name of a method (`init_error = on_init_error`)",
+                text.value()
+            ),
+        ));
+    }
+    match single_ident(&value) {
+        Some(name) => Ok(InitError::Method(name.clone())),
+        None => Err(syn::Error::new_spanned(
+            value,
+            "`init_error` takes the name of a method of this type (`init_error = on_init_error`), \
+             `\"log\"` or `\"panic\"`",
         )),
     }
 }

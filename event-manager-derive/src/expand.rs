@@ -13,6 +13,7 @@ use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, Member, Path};
 
 use crate::ast::{Input, Kind};
+use crate::attr::InitError;
 use crate::errors::Errors;
 use crate::valid::{self, Plan, Watch};
 
@@ -170,7 +171,7 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
     };
     let field_name = &watch.field_name;
     let on_error = match &plan.init_error {
-        Some(method) => {
+        Some(InitError::Method(method)) => {
             let call = checked_call(
                 method,
                 quote!(fn(#self_type, &'static str, #krate::Error)),
@@ -178,7 +179,17 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
             );
             quote!(#call;)
         }
-        None => quote! {
+        // Located at the user's `"log"`: without the runtime's `log`
+        // feature, `()` does not implement `LogFeature`, and rustc's error
+        // (whose message the runtime sets) lands there.
+        Some(InitError::Log(text)) => {
+            let span = at(text.span());
+            let log_feature = quote_spanned!(span=> ());
+            quote! {
+                #krate::__private::registration_failed_log::<Self, #log_feature>(#field_name, error);
+            }
+        }
+        Some(InitError::Panic) | None => quote! {
             #krate::__private::registration_failed::<Self>(#field_name, error);
         },
     };

@@ -149,7 +149,7 @@ fn valid_subscriber() -> impl Strategy<Value = String> {
         prop::collection::vec(field, 1..=5),
         any::<bool>(),
         any::<bool>(),
-        any::<bool>(),
+        0..4u8, // hooks: none, or init_error = a method, "log", "panic"
         any::<bool>(),
     )
         .prop_map(|(fields, tuple, generic, hooks, plain_field)| {
@@ -175,10 +175,11 @@ fn valid_subscriber() -> impl Strategy<Value = String> {
                     format!("fd{index}: {ty}")
                 });
             }
-            if hooks {
-                attrs.push_str(
-                    "#[subscriber(init = setup, fallback = other, init_error = failed)]\n",
-                );
+            if hooks > 0 {
+                let init_error = ["failed", "\"log\"", "\"panic\""][usize::from(hooks - 1)];
+                attrs.push_str(&format!(
+                    "#[subscriber(init = setup, fallback = other, init_error = {init_error})]\n"
+                ));
                 attrs.push_str("#[subscriber(crate = ::event_manager)]\n");
             }
             if plain_field {
@@ -275,6 +276,10 @@ const VALUES: &[&str] = &[
     "\"::event_manager\"",
     "\"not a path!\"",
     "\"IN\"suffix",
+    "\"log\"",
+    "\"panic\"",
+    "\"warn\"",
+    "\"log\"x",
     "r\"IN\"",
     "self::on_kick",
     "on_kick",

@@ -8,6 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Ident, LitStr, Member, Path};
 
 use crate::ast::Input;
+use crate::attr::InitError;
 use crate::errors::Errors;
 
 /// The flags `set` accepts: the `EventSet` constants, by name.
@@ -48,7 +49,7 @@ pub(crate) struct Plan {
     pub watches: Vec<Watch>,
     pub init: Option<Ident>,
     pub fallback: Option<Ident>,
-    pub init_error: Option<Ident>,
+    pub init_error: Option<InitError>,
     pub krate: Path,
 }
 
@@ -170,10 +171,14 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
             handler,
         });
     }
+    let init_error_method = match &subscriber.init_error {
+        Some(InitError::Method(method)) => Some(method.clone()),
+        _ => None,
+    };
     let container_methods = [
         ("init", &subscriber.init),
         ("fallback", &subscriber.fallback),
-        ("init_error", &subscriber.init_error),
+        ("init_error", &init_error_method),
     ];
     for (key, method) in container_methods {
         if let Some(method) = method {

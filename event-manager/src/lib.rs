@@ -189,6 +189,9 @@
 //!   under the names of the traits they implement. Without it,
 //!   `#[derive(MutEventSubscriber)]` fails with "cannot find derive macro
 //!   `MutEventSubscriber` in this scope".
+//! - `log` (off by default): `#[subscriber(init_error = "log")]` on a
+//!   derived subscriber logs a failed registration through the `log` crate
+//!   and goes on, instead of panicking.
 //! - `remote_endpoint` (off by default): `EventManager::remote_endpoint`
 //!   and `RemoteEndpoint`, and the error variants `ChannelSend`,
 //!   `ChannelRecv` and `EventFd`.

@@ -19,3 +19,35 @@ pub fn registration_failed<T: ?Sized>(field: &str, error: Error) -> ! {
         error
     )
 }
+
+/// What a derived `init` does with `#[subscriber(init_error = "log")]`
+/// when registering a field fails: logs it as an error, naming the type,
+/// the field and the error, and goes on; the subscriber runs without that
+/// fd. `Feature` is `()`, which implements [`LogFeature`] only when this
+/// crate's `log` feature is on, so that forgetting the feature is a
+/// compile error that says so, at the user's `"log"`.
+#[cold]
+#[inline(never)]
+pub fn registration_failed_log<T: ?Sized, Feature: LogFeature>(field: &str, error: Error) {
+    #[cfg(feature = "log")]
+    log::error!(
+        "{}: cannot register the fd of field `{}` with the event manager: {}; \
+         the subscriber goes on without it",
+        core::any::type_name::<T>(),
+        field,
+        error
+    );
+    #[cfg(not(feature = "log"))]
+    let _ = (field, error);
+}
+
+/// Implemented by `()` when the `log` feature is on.
+#[diagnostic::on_unimplemented(
+    message = "`init_error = \"log\"` needs the `log` feature of event-manager",
+    label = "logs through the `log` crate, which event-manager uses only with its `log` feature",
+    note = "turn it on: `event-manager = {{ version = \"0.5\", features = [\"derive\", \"log\"] }}`"
+)]
+pub trait LogFeature {}
+
+#[cfg(feature = "log")]
+impl LogFeature for () {}
