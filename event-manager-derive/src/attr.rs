@@ -15,7 +15,7 @@ use crate::errors::Errors;
 /// The keys `#[event(...)]` accepts, in the order the docs list them.
 const EVENT_KEYS: &str = "`fd`, `set`, `handler`";
 /// The keys `#[subscriber(...)]` accepts.
-const SUBSCRIBER_KEYS: &str = "`init`, `fallback`, `init_error`, `crate`";
+const SUBSCRIBER_KEYS: &str = "`init`, `fallback`, `before`, `after`, `init_error`, `crate`";
 
 /// One `#[event(...)]` as written.
 pub(crate) struct EventAttr {
@@ -33,6 +33,8 @@ pub(crate) struct EventAttr {
 pub(crate) struct SubscriberAttr {
     pub init: Option<Ident>,
     pub fallback: Option<Ident>,
+    pub before: Option<Ident>,
+    pub after: Option<Ident>,
     pub init_error: Option<InitError>,
     pub krate: Option<Path>,
 }
@@ -101,6 +103,17 @@ pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &m
                 method_value("fallback", value),
                 errors,
             );
+        } else if meta.path.is_ident("before") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(
+                &mut into.before,
+                &meta,
+                method_value("before", value),
+                errors,
+            );
+        } else if meta.path.is_ident("after") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(&mut into.after, &meta, method_value("after", value), errors);
         } else if meta.path.is_ident("init_error") {
             let value = meta.value()?.parse::<Expr>()?;
             store(&mut into.init_error, &meta, init_error_value(value), errors);

@@ -113,6 +113,29 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         Some(method) => checked_call(method, handler_signature.clone(), quote!(self, events, ops)),
         None => quote!({}),
     };
+    // `before` sees every event first and may skip it; `after` runs once
+    // each event has been handled. Without them, `process` is the bare
+    // `match`.
+    let before = plan.before.as_ref().map(|method| {
+        let call = checked_call(
+            method,
+            quote!(fn(#self_type, #krate::Events, &mut #krate::EventOps<'_>) -> bool),
+            quote!(self, events, ops),
+        );
+        quote! {
+            if !#call {
+                return;
+            }
+        }
+    });
+    let after = plan.after.as_ref().map(|method| {
+        let call = checked_call(
+            method,
+            quote!(fn(#self_type, &mut #krate::EventOps<'_>)),
+            quote!(self, ops),
+        );
+        quote!(#call;)
+    });
 
     quote! {
         #[automatically_derived]
@@ -123,10 +146,12 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
             }
 
             fn process(#receiver, events: #krate::Events, ops: &mut #krate::EventOps<'_>) {
+                #before
                 match #krate::Events::data(&events) {
                     #(#arms)*
                     _ => #fallback,
                 }
+                #after
             }
         }
     }

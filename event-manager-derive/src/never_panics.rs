@@ -178,7 +178,8 @@ fn valid_subscriber() -> impl Strategy<Value = String> {
             if hooks > 0 {
                 let init_error = ["failed", "\"log\"", "\"panic\""][usize::from(hooks - 1)];
                 attrs.push_str(&format!(
-                    "#[subscriber(init = setup, fallback = other, init_error = {init_error})]\n"
+                    "#[subscriber(init = setup, fallback = other, init_error = {init_error})]\n\
+                     #[subscriber(before = accept, after = finish)]\n"
                 ));
                 attrs.push_str("#[subscriber(crate = ::event_manager)]\n");
             }
@@ -234,6 +235,8 @@ const KEYS: &[&str] = &[
     "handler",
     "init",
     "fallback",
+    "before",
+    "after",
     "init_error",
     "crate",
     "sett",

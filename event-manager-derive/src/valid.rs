@@ -49,6 +49,8 @@ pub(crate) struct Plan {
     pub watches: Vec<Watch>,
     pub init: Option<Ident>,
     pub fallback: Option<Ident>,
+    pub before: Option<Ident>,
+    pub after: Option<Ident>,
     pub init_error: Option<InitError>,
     pub krate: Path,
 }
@@ -178,6 +180,8 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
     let container_methods = [
         ("init", &subscriber.init),
         ("fallback", &subscriber.fallback),
+        ("before", &subscriber.before),
+        ("after", &subscriber.after),
         ("init_error", &init_error_method),
     ];
     for (key, method) in container_methods {
@@ -192,6 +196,8 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         watches,
         init: subscriber.init,
         fallback: subscriber.fallback,
+        before: subscriber.before,
+        after: subscriber.after,
         init_error: subscriber.init_error,
         krate: subscriber.krate.unwrap_or_else(default_crate),
     })
