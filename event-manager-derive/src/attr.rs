@@ -8,14 +8,18 @@
 use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
-use syn::{Attribute, Expr, ExprLit, Ident, Index, Lit, LitStr, Member, Path, Token};
+use syn::punctuated::Punctuated;
+use syn::{
+    Attribute, Expr, ExprLit, Ident, Index, Lit, LitStr, Member, Path, Token, Type, WherePredicate,
+};
 
 use crate::errors::Errors;
 
 /// The keys `#[event(...)]` accepts, in the order the docs list them.
 const EVENT_KEYS: &str = "`fd`, `set`, `handler`";
 /// The keys `#[subscriber(...)]` accepts.
-const SUBSCRIBER_KEYS: &str = "`init`, `fallback`, `before`, `after`, `init_error`, `crate`";
+const SUBSCRIBER_KEYS: &str =
+    "`init`, `fallback`, `before`, `after`, `init_error`, `bound`, `for`, `crate`";
 
 /// One `#[event(...)]` as written.
 pub(crate) struct EventAttr {
@@ -36,6 +40,10 @@ pub(crate) struct SubscriberAttr {
     pub before: Option<Ident>,
     pub after: Option<Ident>,
     pub init_error: Option<InitError>,
+    /// `bound = "..."`: where-clause predicates for the impl only.
+    pub bound: Option<Vec<WherePredicate>>,
+    /// `for = "Type<Args>"`: the one instantiation to implement the trait for.
+    pub instance: Option<Type>,
     pub krate: Option<Path>,
 }
 
@@ -117,6 +125,31 @@ pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &m
         } else if meta.path.is_ident("init_error") {
             let value = meta.value()?.parse::<Expr>()?;
             store(&mut into.init_error, &meta, init_error_value(value), errors);
+        } else if meta.path.is_ident("bound") {
+            let input = meta.value()?;
+            if !input.peek(LitStr) {
+                // Unquoted predicates hold `:` and `,`, which would be
+                // misread as the attribute's next key: report once, and
+                // skip the rest of this attribute.
+                errors.push(input.error(
+                    "`bound` takes its predicates in a string, e.g. `bound = \"B: Backend\"`",
+                ));
+                input.parse::<TokenStream>()?;
+                return Ok(());
+            }
+            let value = input.parse::<Expr>()?;
+            store(&mut into.bound, &meta, bound_value(value), errors);
+        } else if meta.path.is_ident("for") {
+            // A type, written as it is or in a string.
+            let input = meta.value()?;
+            let instance = if input.peek(LitStr) {
+                input
+                    .parse::<LitStr>()
+                    .and_then(|text| text.parse::<Type>())
+            } else {
+                input.parse::<Type>()
+            };
+            store(&mut into.instance, &meta, instance, errors);
         } else if meta.path.is_ident("crate") {
             let value = meta.value()?.parse::<Expr>()?;
             store(&mut into.krate, &meta, crate_value(value), errors);
@@ -296,6 +329,40 @@ fn init_error_value(value: Expr) -> syn::Result<InitError> {
              `\"log\"` or `\"panic\"`",
         )),
     }
+}
+
+fn bound_value(value: Expr) -> syn::Result<Vec<WherePredicate>> {
+    let text = match unwrap_groups(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) if text.suffix().is_empty() => text,
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "`bound` takes its predicates in a string, e.g. `bound = \"B: Backend\"`",
+            ))
+        }
+    };
+    let predicates = text
+        .parse_with(Punctuated::<WherePredicate, Token![,]>::parse_terminated)
+        .map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                format!(
+                    "`bound` holds where-clause predicates such as `B: Backend`, \
+                     separated by commas: {error}"
+                ),
+            )
+        })?;
+    if predicates.is_empty() {
+        return Err(syn::Error::new_spanned(
+            text,
+            "`bound` is empty: write the where-clause predicates the impl needs, \
+             e.g. `bound = \"B: Backend\"`",
+        ));
+    }
+    Ok(predicates.into_iter().collect())
 }
 
 fn crate_value(value: Expr) -> syn::Result<Path> {

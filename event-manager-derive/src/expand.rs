@@ -84,8 +84,7 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
     let self_type = self_type(kind);
     let receiver = receiver(kind);
     let trait_path = trait_path(kind, krate);
-    let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
-    let ident = &input.ident;
+    let header = impl_header(input, &trait_path, plan);
 
     let registrations = plan
         .watches
@@ -139,7 +138,7 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
 
     quote! {
         #[automatically_derived]
-        impl #impl_generics #trait_path for #ident #type_generics #where_clause {
+        #header {
             fn init(#receiver, ops: &mut #krate::EventOps<'_>) {
                 #(#registrations)*
                 #init_hook
@@ -155,6 +154,27 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
             }
         }
     }
+}
+
+/// `impl<...> Trait for Struct<...> where ...`: the struct's generics and
+/// where-clause plus `bound`, or with `for`, the one instantiation (and
+/// only `bound` as the where-clause).
+fn impl_header(input: &DeriveInput, trait_path: &TokenStream, plan: &Plan) -> TokenStream {
+    let bound = &plan.bound;
+    if let Some(instance) = &plan.instance {
+        let where_clause = (!bound.is_empty()).then(|| quote!(where #(#bound),*));
+        return quote!(impl #trait_path for #instance #where_clause);
+    }
+    let mut generics = input.generics.clone();
+    if !bound.is_empty() {
+        generics
+            .make_where_clause()
+            .predicates
+            .extend(bound.iter().cloned());
+    }
+    let (impl_generics, type_generics, where_clause) = generics.split_for_impl();
+    let ident = &input.ident;
+    quote!(impl #impl_generics #trait_path for #ident #type_generics #where_clause)
 }
 
 /// `init`'s code for one watched field.

@@ -182,6 +182,9 @@ fn valid_subscriber() -> impl Strategy<Value = String> {
                      #[subscriber(before = accept, after = finish)]\n"
                 ));
                 attrs.push_str("#[subscriber(crate = ::event_manager)]\n");
+                if generic {
+                    attrs.push_str("#[subscriber(bound = \"T: Send, T: Sync\")]\n");
+                }
             }
             if plain_field {
                 body.push(if tuple {
@@ -237,6 +240,8 @@ const KEYS: &[&str] = &[
     "fallback",
     "before",
     "after",
+    "bound",
+    "for",
     "init_error",
     "crate",
     "sett",
@@ -280,6 +285,11 @@ const VALUES: &[&str] = &[
     "\"not a path!\"",
     "\"IN\"suffix",
     "\"log\"",
+    "\"T: Send\"",
+    "\"T: Send,\"",
+    "\"T Send\"",
+    "\"Device<u8>\"",
+    "\"Other\"",
     "\"panic\"",
     "\"warn\"",
     "\"log\"x",

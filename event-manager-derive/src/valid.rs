@@ -5,7 +5,7 @@
 
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Ident, LitStr, Member, Path};
+use syn::{Ident, LitStr, Member, Path, Type, WherePredicate};
 
 use crate::ast::Input;
 use crate::attr::InitError;
@@ -52,6 +52,11 @@ pub(crate) struct Plan {
     pub before: Option<Ident>,
     pub after: Option<Ident>,
     pub init_error: Option<InitError>,
+    /// Added to the impl's where-clause.
+    pub bound: Vec<WherePredicate>,
+    /// The impl is for this type (an instantiation of the struct) instead
+    /// of the struct with its generics.
+    pub instance: Option<Type>,
     pub krate: Path,
 }
 
@@ -189,6 +194,17 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
             check_method_name(key, method, errors);
         }
     }
+    if let Some(instance) = &subscriber.instance {
+        if !names_struct(instance, ident) {
+            errors.push(syn::Error::new_spanned(
+                instance,
+                format!(
+                    "`for` names the instantiation of `{ident}` to implement the trait for, \
+                     e.g. `for = \"{ident}<UnixBackend>\"`"
+                ),
+            ));
+        }
+    }
     if !errors.is_empty() {
         return None;
     }
@@ -199,8 +215,28 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         before: subscriber.before,
         after: subscriber.after,
         init_error: subscriber.init_error,
+        bound: subscriber.bound.unwrap_or_default(),
+        instance: subscriber.instance,
         krate: subscriber.krate.unwrap_or_else(default_crate),
     })
+}
+
+/// `Device<X>`, `self::Device<X>` or `Device` for the struct `Device`: a
+/// path whose last name is the struct's. A type alias is not seen
+/// through; rustc then reports the handlers it cannot find.
+fn names_struct(ty: &Type, ident: &Ident) -> bool {
+    let mut ty = ty;
+    while let Type::Group(group) = ty {
+        ty = &group.elem;
+    }
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|last| last.ident.unraw() == ident.unraw()),
+        _ => false,
+    }
 }
 
 /// `kick` and `r#kick` are the same field.
