@@ -27,9 +27,25 @@ pub(crate) struct EventAttr {
     pub meta: TokenStream,
     /// `fd = ...` was written, even if its value was not understood.
     pub fd_written: bool,
-    pub fd: Option<Member>,
+    pub fd: Option<Source>,
     pub set: Option<LitStr>,
     pub handler: Option<Ident>,
+}
+
+/// Where an `#[event]`'s fd comes from.
+pub(crate) enum Source {
+    /// `fd = kick` or `fd = 0`: a field of the struct.
+    Field(Member),
+    /// `fd = inner.tap`, `fd = queues[0]`, `fd = vm.exit_evt()`,
+    /// `fd = self.exit_evt()`: field accesses, constant indexes and method
+    /// calls, starting at a field (`root`) or at `self` (`root` is `None`).
+    Path {
+        expr: Box<Expr>,
+        root: Option<Member>,
+        /// The last step's name when it is a named field (`tap` in
+        /// `inner.tap`), for the default handler name.
+        last: Option<Ident>,
+    },
 }
 
 /// All `#[subscriber(...)]` attributes of the struct, merged.
@@ -232,10 +248,30 @@ fn single_ident(expr: &Expr) -> Option<&Ident> {
     }
 }
 
-fn fd_value(value: Expr) -> syn::Result<Member> {
+fn fd_value(value: Expr) -> syn::Result<Source> {
     let value = unwrap_groups(value);
     if let Some(name) = single_ident(&value) {
-        return Ok(Member::Named(name.clone()));
+        if name == "self" {
+            return Err(syn::Error::new_spanned(
+                name,
+                "`fd = self` names the whole subscriber: name the field that holds the fd",
+            ));
+        }
+        return Ok(Source::Field(Member::Named(name.clone())));
+    }
+    if let Some(root) = path_root(&value) {
+        let last = match &value {
+            Expr::Field(access) => match &access.member {
+                Member::Named(name) => Some(name.clone()),
+                Member::Unnamed(_) => None,
+            },
+            _ => None,
+        };
+        return Ok(Source::Path {
+            expr: Box::new(value),
+            root,
+            last,
+        });
     }
     if let Expr::Lit(ExprLit {
         lit: Lit::Int(index),
@@ -246,12 +282,19 @@ fn fd_value(value: Expr) -> syn::Result<Member> {
         let plain = index.to_string().bytes().all(|byte| byte.is_ascii_digit());
         if plain {
             if let Ok(number) = index.base10_parse::<u32>() {
-                return Ok(Member::Unnamed(Index {
+                return Ok(Source::Field(Member::Unnamed(Index {
                     index: number,
                     span: index.span(),
-                }));
+                })));
             }
         }
+    }
+    if let Expr::Index(index) = &value {
+        return Err(syn::Error::new_spanned(
+            &index.index,
+            "the index in `fd = ...` must be a number, as in `fd = queues[0]`: \
+             one `#[event]` watches one element",
+        ));
     }
     let hint = match &value {
         Expr::Lit(ExprLit {
@@ -261,9 +304,53 @@ fn fd_value(value: Expr) -> syn::Result<Member> {
             Some(name) => format!("`fd` takes a field name, not a string: write `fd = {name}`"),
             None => "`fd` takes a field name or a tuple index, not a string".to_owned(),
         },
-        _ => "`fd` takes a field name or a tuple index, e.g. `fd = kick` or `fd = 0`".to_owned(),
+        _ => "`fd` takes a field (`fd = kick`, `fd = 0`), a path into one (`fd = inner.tap`, \
+              `fd = queues[0]`) or a method call on one (`fd = vm.exit_evt()`, \
+              `fd = self.exit_evt()`)"
+            .to_owned(),
     };
     Err(syn::Error::new_spanned(value, hint))
+}
+
+/// The start of a source path: `Some(field)`, or `None` for `self`; the
+/// outer `Option` is `None` when `expr` is not made of field accesses,
+/// constant indexes and method calls only, or is a plain name (a field,
+/// handled by the caller).
+#[allow(clippy::option_option)]
+fn path_root(expr: &Expr) -> Option<Option<Member>> {
+    let base = match expr {
+        Expr::Field(access) => &*access.base,
+        Expr::Index(index) => {
+            let Expr::Lit(ExprLit {
+                lit: Lit::Int(_), ..
+            }) = unwrap_ref(&index.index)
+            else {
+                return None;
+            };
+            &*index.expr
+        }
+        Expr::MethodCall(call) => &*call.receiver,
+        Expr::Paren(paren) => return path_root(&paren.expr),
+        Expr::Group(group) => return path_root(&group.expr),
+        _ => return None,
+    };
+    match unwrap_ref(base) {
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+            let name = path.path.get_ident()?;
+            Some((name != "self").then(|| Member::Named(name.clone())))
+        }
+        Expr::Lit(_) => None,
+        other => path_root(other),
+    }
+}
+
+/// Looks through invisible groups (see [`unwrap_groups`]) without taking
+/// the expression.
+fn unwrap_ref(mut expr: &Expr) -> &Expr {
+    while let Expr::Group(group) = expr {
+        expr = &group.expr;
+    }
+    expr
 }
 
 /// How to write `text` as a field name, if it is one (`r#type` for `type`).

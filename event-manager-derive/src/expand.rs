@@ -10,12 +10,12 @@
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, Ident, Member, Path};
+use syn::{DeriveInput, Expr, Ident, Member, Path};
 
 use crate::ast::{Input, Kind};
 use crate::attr::InitError;
 use crate::errors::Errors;
-use crate::valid::{self, Plan, Watch};
+use crate::valid::{self, Plan, Watch, WatchSource};
 
 /// The whole derive: parse, validate, expand; on mistakes, the errors and
 /// an empty impl, so the user's other uses of the trait do not add errors
@@ -186,33 +186,22 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
         let flag = respanned(flag, at(flag.span()));
         quote!(#krate::EventSet::#flag)
     });
-    // The fd is read with tokens located at the field, so that a field
-    // that is not an fd is reported there; the runtime's path keeps its own
-    // span, so that a wrong path is reported once, where it was written.
-    let field_span = at(watch.member.span());
-    let member = relocated(&watch.member, field_span);
-    let raw_fd = if watch.optional {
-        quote_spanned! {field_span=>
-            match &self.#member {
-                ::core::option::Option::Some(source) => ::core::option::Option::Some(
-                    ::std::os::unix::io::AsRawFd::as_raw_fd(source),
-                ),
-                ::core::option::Option::None => ::core::option::Option::None,
-            }
-        }
-    } else {
-        quote_spanned! {field_span=>
-            ::core::option::Option::Some(::std::os::unix::io::AsRawFd::as_raw_fd(&self.#member))
-        }
+    let raw_fd = match &watch.source {
+        WatchSource::Field { member, optional } => field_fd(member, *optional),
+        WatchSource::Path(expr) => path_fd(expr, krate),
     };
+    // The fd is read in a statement of its own, so that the temporaries of
+    // a source path (a lock guard, say) are gone before `init_error` gets
+    // `self`.
     let registered = quote! {
-        match #raw_fd {
+        let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
+        let registered = match fd {
             ::core::option::Option::Some(fd) => #krate::EventOps::add(
                 ops,
                 #krate::Events::with_data_raw(fd, #tag, interest),
             ),
             ::core::option::Option::None => ::core::result::Result::Ok(()),
-        }
+        };
     };
     let field_name = &watch.field_name;
     let on_error = match &plan.init_error {
@@ -241,11 +230,83 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
     quote! {
         {
             let interest = #(#flags)|*;
-            if let ::core::result::Result::Err(error) = #registered {
+            #registered
+            if let ::core::result::Result::Err(error) = registered {
                 #on_error
             }
         }
     }
+}
+
+/// A field's fd. The tokens are located at the field, so that a field
+/// that is not an fd is reported there.
+fn field_fd(member: &Member, optional: bool) -> TokenStream {
+    let field_span = at(member.span());
+    let member = relocated(member, field_span);
+    if optional {
+        quote_spanned! {field_span=>
+            match &self.#member {
+                ::core::option::Option::Some(source) => ::core::option::Option::Some(
+                    ::std::os::unix::io::AsRawFd::as_raw_fd(source),
+                ),
+                ::core::option::Option::None => ::core::option::Option::None,
+            }
+        }
+    } else {
+        quote_spanned! {field_span=>
+            ::core::option::Option::Some(::std::os::unix::io::AsRawFd::as_raw_fd(&self.#member))
+        }
+    }
+}
+
+/// A source path's fd: `self.` and the user's path (keeping its spans, so
+/// that rustc reports a wrong step at it), read by the runtime's
+/// `fd_source` helpers, which accept the value's shapes (a reference, an
+/// `Option`, a `Box<dyn ...>`, a `RawFd`) and name the type when it is
+/// none of them. A path written from `self` is used as it is.
+fn path_fd(expr: &Expr, krate: &Path) -> TokenStream {
+    let from_self = path_starts_at_self(expr);
+    let span = at(expr_first_span(expr));
+    let value = if from_self {
+        quote!(#expr)
+    } else {
+        let receiver = quote_spanned!(span=> self);
+        quote!(#receiver.#expr)
+    };
+    let wrap = quote_spanned!(span=> (&&&#krate::__private::fd_source::Wrap(&(#value))));
+    let fd_of = quote_spanned!(span=> fd_of);
+    quote! {
+        {
+            use #krate::__private::fd_source::{
+                BoxFd as _, DirectFd as _, NotAnFd as _, NumberFd as _, OptionBoxFd as _,
+                OptionFd as _, OptionRefFd as _, RefFd as _, RefOptionFd as _,
+            };
+            #wrap.#fd_of()
+        }
+    }
+}
+
+/// Whether a source path starts at `self` rather than at a field.
+fn path_starts_at_self(expr: &Expr) -> bool {
+    let mut expr = expr;
+    loop {
+        expr = match expr {
+            Expr::Field(access) => &access.base,
+            Expr::Index(index) => &index.expr,
+            Expr::MethodCall(call) => &call.receiver,
+            Expr::Paren(paren) => &paren.expr,
+            Expr::Group(group) => &group.expr,
+            Expr::Path(path) => return path.path.is_ident("self"),
+            _ => return false,
+        };
+    }
+}
+
+fn expr_first_span(expr: &Expr) -> Span {
+    expr.to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |token| token.span())
 }
 
 /// The same identifier (raw or not) at another span.

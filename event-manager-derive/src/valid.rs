@@ -3,12 +3,13 @@
 //! spells its flags right. The result is a `Plan` that `expand.rs` turns
 //! into code without further checks.
 
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Ident, LitStr, Member, Path, Type, WherePredicate};
+use syn::{Expr, Ident, LitStr, Member, Path, Type, WherePredicate};
 
 use crate::ast::Input;
-use crate::attr::InitError;
+use crate::attr::{InitError, Source};
 use crate::errors::Errors;
 
 /// The flags `set` accepts: the `EventSet` constants, by name.
@@ -33,15 +34,24 @@ const EXCLUSIVE_COMPANIONS: [&str; 6] =
 pub(crate) struct Watch {
     /// `events.data()` of this fd's registration: its attribute's position.
     pub tag: u32,
-    /// The field, spanned at the `fd = ...` value.
-    pub member: Member,
-    /// The field's name or index as the user wrote it, for messages.
+    pub source: WatchSource,
+    /// The field's name or index, or the source path, as the user wrote
+    /// it, for messages.
     pub field_name: String,
-    pub optional: bool,
     /// `EventSet` constant names, spanned at the `set` string (or at the
     /// field when `set` is left out).
     pub flags: Vec<Ident>,
     pub handler: Ident,
+}
+
+/// Where a watched fd is read from.
+pub(crate) enum WatchSource {
+    /// A field, spanned at the `fd = ...` value; `optional` when it is
+    /// written `Option<T>`.
+    Field { member: Member, optional: bool },
+    /// A path from a field or `self` (see `attr::Source::Path`), whose
+    /// value's type decides how its fd is read.
+    Path(Box<Expr>),
 }
 
 /// Everything `expand.rs` needs for the impl.
@@ -107,14 +117,67 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
     }
     let mut watches: Vec<Watch> = Vec::new();
     for (position, event) in events.into_iter().enumerate() {
-        let Some(member) = event.fd else {
-            if !event.fd_written {
-                errors.push(syn::Error::new_spanned(
-                    &event.meta,
-                    "`#[event]` needs `fd = field`, the field that holds the fd to watch",
-                ));
+        let member = match event.fd {
+            Some(Source::Field(member)) => member,
+            Some(Source::Path { expr, root, last }) => {
+                if let (Some(root), true) = (&root, is_struct) {
+                    if !fields.iter().any(|field| same_member(&field.member, root)) {
+                        errors.push(unknown_field(ident, root, &fields));
+                    }
+                }
+                let text = expr_text(&expr);
+                if watches.iter().any(|watch| watch.field_name == text) {
+                    errors.push(syn::Error::new_spanned(
+                        &expr,
+                        format!(
+                            "`{text}` is already watched by an earlier `#[event]`: \
+                             one `#[event]` per fd, with all its flags in one `set`"
+                        ),
+                    ));
+                    continue;
+                }
+                let handler = match (event.handler, last) {
+                    (Some(handler), _) => {
+                        check_method_name("handler", &handler, errors);
+                        handler
+                    }
+                    (None, Some(name)) => default_handler(&name),
+                    (None, None) => {
+                        errors.push(syn::Error::new_spanned(
+                            &expr,
+                            format!(
+                                "`fd = {text}` does not end in a field name to make a handler \
+                                 name from: add `handler = method` to this `#[event]`"
+                            ),
+                        ));
+                        continue;
+                    }
+                };
+                let flags = match &event.set {
+                    Some(set) => match flags(set, errors) {
+                        Some(flags) => flags,
+                        None => continue,
+                    },
+                    None => vec![Ident::new("IN", expr_span(&expr))],
+                };
+                watches.push(Watch {
+                    tag: u32::try_from(position).unwrap_or(u32::MAX),
+                    source: WatchSource::Path(expr),
+                    field_name: text,
+                    flags,
+                    handler,
+                });
+                continue;
             }
-            continue;
+            None => {
+                if !event.fd_written {
+                    errors.push(syn::Error::new_spanned(
+                        &event.meta,
+                        "`#[event]` needs `fd = field`, the field that holds the fd to watch",
+                    ));
+                }
+                continue;
+            }
         };
         let field = fields
             .iter()
@@ -122,10 +185,10 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         if field.is_none() && is_struct {
             errors.push(unknown_field(ident, &member, &fields));
         }
-        if watches
-            .iter()
-            .any(|watch| same_member(&watch.member, &member))
-        {
+        if watches.iter().any(|watch| {
+            matches!(&watch.source, WatchSource::Field { member: watched, .. }
+                if same_member(watched, &member))
+        }) {
             errors.push(syn::Error::new(
                 member.span(),
                 format!(
@@ -141,15 +204,7 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                 check_method_name("handler", &handler, errors);
                 handler
             }
-            (None, Member::Named(name)) => {
-                // `_kick` gets `on_kick`, not `on__kick`, which lints
-                // would flag where the user defines it.
-                let name = name.unraw().to_string();
-                Ident::new(
-                    &format!("on_{}", name.trim_start_matches('_')),
-                    member.span(),
-                )
-            }
+            (None, Member::Named(name)) => default_handler(name),
             (None, Member::Unnamed(index)) => {
                 errors.push(syn::Error::new(
                     index.span,
@@ -172,8 +227,10 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         watches.push(Watch {
             tag: u32::try_from(position).unwrap_or(u32::MAX),
             field_name: member_text(&member),
-            member,
-            optional: field.is_some_and(|field| field.optional),
+            source: WatchSource::Field {
+                optional: field.is_some_and(|field| field.optional),
+                member,
+            },
             flags,
             handler,
         });
@@ -237,6 +294,38 @@ fn names_struct(ty: &Type, ident: &Ident) -> bool {
             .is_some_and(|last| last.ident.unraw() == ident.unraw()),
         _ => false,
     }
+}
+
+/// `on_<name>`, at the name: `_kick` and `r#kick` give `on_kick` (not
+/// `on__kick`, which lints would flag where the user defines it).
+fn default_handler(name: &Ident) -> Ident {
+    let name_text = name.unraw().to_string();
+    Ident::new(
+        &format!("on_{}", name_text.trim_start_matches('_')),
+        name.span(),
+    )
+}
+
+/// A source path as the user would write it: `inner.tap`, `vm.exit_evt()`.
+fn expr_text(expr: &Expr) -> String {
+    let spaced = expr.to_token_stream().to_string();
+    // Token printing puts spaces between every token.
+    spaced
+        .replace(" . ", ".")
+        .replace(" (", "(")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" [", "[")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+}
+
+/// Where rustc should point for a source path: its first token.
+fn expr_span(expr: &Expr) -> proc_macro2::Span {
+    expr.to_token_stream()
+        .into_iter()
+        .next()
+        .map_or_else(proc_macro2::Span::call_site, |token| token.span())
 }
 
 /// `kick` and `r#kick` are the same field.

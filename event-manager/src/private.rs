@@ -51,3 +51,133 @@ pub trait LogFeature {}
 
 #[cfg(feature = "log")]
 impl LogFeature for () {}
+
+/// How a derived `init` reads the fd of a source written as an expression
+/// (`fd = inner.tap`, `fd = vm.exit_evt()`): `(&&&Wrap(&value)).fd_of()`,
+/// where method lookup picks, at the first autoref level where one
+/// applies, the impl for the value's shape. `None` registers nothing.
+/// Each trait is imported with `as _`, so the user's scope gains no name.
+pub mod fd_source {
+    use std::os::unix::io::{AsRawFd, RawFd};
+
+    /// The value being looked at, by reference.
+    pub struct Wrap<'a, T: ?Sized>(pub &'a T);
+
+    /// A negative number is "no fd": it is not registered.
+    fn non_negative(fd: RawFd) -> Option<RawFd> {
+        (fd >= 0).then_some(fd)
+    }
+
+    /// `T: AsRawFd` (including `Box<T>`, `Arc<T>`, `Rc<T>` of a sized `T`).
+    pub trait DirectFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl<T: AsRawFd + ?Sized> DirectFd for &&&Wrap<'_, T> {
+        fn fd_of(&self) -> Option<RawFd> {
+            non_negative(self.0.as_raw_fd())
+        }
+    }
+
+    /// `&T` with `T: AsRawFd`, `&dyn Trait` with `AsRawFd` as supertrait.
+    pub trait RefFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl<T: AsRawFd + ?Sized> RefFd for &&Wrap<'_, &T> {
+        fn fd_of(&self) -> Option<RawFd> {
+            non_negative(self.0.as_raw_fd())
+        }
+    }
+
+    /// `Box<dyn Trait>` with `AsRawFd` as supertrait.
+    pub trait BoxFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl<T: AsRawFd + ?Sized> BoxFd for &&Wrap<'_, Box<T>> {
+        fn fd_of(&self) -> Option<RawFd> {
+            non_negative((**self.0).as_raw_fd())
+        }
+    }
+
+    /// A bare fd number (`RawFd`), as returned by an `as_raw_fd()` call.
+    pub trait NumberFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl NumberFd for &&Wrap<'_, RawFd> {
+        fn fd_of(&self) -> Option<RawFd> {
+            non_negative(*self.0)
+        }
+    }
+
+    /// `Option<T>` with `T: AsRawFd`.
+    pub trait OptionFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl<T: AsRawFd> OptionFd for &&Wrap<'_, Option<T>> {
+        fn fd_of(&self) -> Option<RawFd> {
+            self.0
+                .as_ref()
+                .and_then(|source| non_negative(source.as_raw_fd()))
+        }
+    }
+
+    /// `Option<&T>`, as returned by a method.
+    pub trait OptionRefFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl<T: AsRawFd + ?Sized> OptionRefFd for &Wrap<'_, Option<&T>> {
+        fn fd_of(&self) -> Option<RawFd> {
+            self.0.and_then(|source| non_negative(source.as_raw_fd()))
+        }
+    }
+
+    /// `Option<Box<dyn Trait>>`.
+    pub trait OptionBoxFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl<T: AsRawFd + ?Sized> OptionBoxFd for &Wrap<'_, Option<Box<T>>> {
+        fn fd_of(&self) -> Option<RawFd> {
+            self.0
+                .as_deref()
+                .and_then(|source| non_negative(source.as_raw_fd()))
+        }
+    }
+
+    /// `&Option<T>`, as returned by a method.
+    pub trait RefOptionFd {
+        fn fd_of(&self) -> Option<RawFd>;
+    }
+    impl<T: AsRawFd> RefOptionFd for &Wrap<'_, &Option<T>> {
+        fn fd_of(&self) -> Option<RawFd> {
+            self.0
+                .as_ref()
+                .and_then(|source| non_negative(source.as_raw_fd()))
+        }
+    }
+
+    /// Any other type: picked last, and its bound fails with a message
+    /// that names the type.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not an fd source",
+        label = "this value is not an fd",
+        note = "an `#[event(fd = ...)]` expression gives a type that implements `AsRawFd`, \
+                a reference to one, a `Box<dyn Trait>` of a trait with `AsRawFd` as supertrait, \
+                an `Option` of any of these, or a `RawFd`"
+    )]
+    pub trait IsFdSource {}
+
+    pub trait NotAnFd {
+        type Value: ?Sized;
+        fn fd_of(&self) -> Option<RawFd>
+        where
+            Self::Value: IsFdSource;
+    }
+    impl<T: ?Sized> NotAnFd for Wrap<'_, T> {
+        type Value = T;
+        fn fd_of(&self) -> Option<RawFd>
+        where
+            T: IsFdSource,
+        {
+            None
+        }
+    }
+}

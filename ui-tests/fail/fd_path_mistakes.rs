@@ -1,0 +1,39 @@
+use event_manager::{EventOps, Events, MutEventSubscriber};
+use vmm_sys_util::eventfd::EventFd;
+
+struct Inner {
+    tap: EventFd,
+    count: u32,
+}
+
+impl Inner {
+    fn tap(&self) -> &EventFd {
+        &self.tap
+    }
+}
+
+#[derive(MutEventSubscriber)]
+#[event(fd = missing.tap)] // no such field
+#[event(fd = inner.tap())] // a method: no name for a handler
+#[event(fd = queues[index], handler = on_queue)] // not a constant index
+#[event(fd = make_fd(), handler = on_made)] // not a path from a field
+#[event(fd = self)]
+struct Device {
+    inner: Inner,
+    queues: Vec<EventFd>,
+    index: usize,
+}
+
+#[derive(MutEventSubscriber)]
+#[event(fd = inner.count, handler = on_count)] // not an fd
+#[event(fd = inner.nope)] // no such field in `Inner`
+struct Typed {
+    inner: Inner,
+}
+
+impl Typed {
+    fn on_count(&mut self, _events: Events, _ops: &mut EventOps) {}
+    fn on_nope(&mut self, _events: Events, _ops: &mut EventOps) {}
+}
+
+fn main() {}
