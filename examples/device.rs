@@ -46,11 +46,6 @@ use vmm_sys_util::timerfd::TimerFd;
 const TICK_PERIOD: Duration = Duration::from_millis(200);
 const KICK_PERIOD: Duration = Duration::from_millis(30);
 
-/// The data tag of `backend`: the derive numbers the `#[event]` attributes
-/// 0, 1, 2 in the order they are written, and an fd registered later from
-/// a handler uses its attribute's number.
-const BACKEND_TAG: u32 = 2;
-
 /// What the device has done, shared with `main` for the final report.
 #[derive(Default)]
 struct DeviceStats {
@@ -124,9 +119,13 @@ impl Device {
         self.disconnect_backend()?;
         let (device_end, backend_end) = UnixStream::pair()?;
         device_end.set_nonblocking(true)?;
-        ops.add(Events::with_data(&device_end, BACKEND_TAG, EventSet::IN))
-            .map_err(|err| io::Error::other(format!("register the backend socket: {err}")))?;
+        // `attach_backend` comes from the derive: it registers the field
+        // as its `#[event]` says, so that its events reach `on_backend`.
         self.backend = Some(device_end);
+        if let Err(err) = self.attach_backend(ops) {
+            self.backend = None;
+            return Err(io::Error::other(format!("register the backend socket: {err}")));
+        }
         self.backend_thread = Some(thread::spawn(move || run_backend(backend_end)));
         println!("device: backend connected");
         Ok(())
@@ -167,7 +166,7 @@ impl Device {
         self.count_replies();
         if closed || events.event_set().contains(EventSet::HANG_UP) {
             println!("device: backend disconnected");
-            if let Err(err) = ops.remove(events) {
+            if let Err(err) = self.detach_backend(ops) {
                 eprintln!("device: cannot stop watching the backend: {err}");
             }
             self.backend = None;

@@ -16,7 +16,7 @@ use syn::{
 use crate::errors::Errors;
 
 /// The keys `#[event(...)]` accepts, in the order the docs list them.
-const EVENT_KEYS: &str = "`fd`, `set`, `handler`";
+const EVENT_KEYS: &str = "`fd`, `set`, `handler`, `when`, `name`";
 /// The keys `#[subscriber(...)]` accepts.
 const SUBSCRIBER_KEYS: &str =
     "`init`, `fallback`, `before`, `after`, `init_error`, `bound`, `for`, `crate`";
@@ -30,6 +30,10 @@ pub(crate) struct EventAttr {
     pub fd: Option<Source>,
     pub set: Option<LitStr>,
     pub handler: Option<Ident>,
+    /// `when = expr`: register at `init` only if it holds.
+    pub when: Option<Expr>,
+    /// `name = ident`: the name in the generated `attach_<name>` methods.
+    pub name: Option<Ident>,
 }
 
 /// Where an `#[event]`'s fd comes from.
@@ -81,6 +85,8 @@ pub(crate) fn event(attr: &Attribute, errors: &mut Errors) -> EventAttr {
         fd: None,
         set: None,
         handler: None,
+        when: None,
+        name: None,
     };
     let result = attr.parse_nested_meta(|meta| {
         if meta.path.is_ident("fd") {
@@ -98,6 +104,20 @@ pub(crate) fn event(attr: &Attribute, errors: &mut Errors) -> EventAttr {
                 method_value("handler", value),
                 errors,
             );
+        } else if meta.path.is_ident("when") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(&mut event.when, &meta, Ok(value), errors);
+        } else if meta.path.is_ident("name") {
+            let value = meta.value()?.parse::<Expr>()?;
+            let name = match single_ident(&unwrap_groups(value.clone())) {
+                Some(name) => Ok(name.clone()),
+                None => Err(syn::Error::new_spanned(
+                    value,
+                    "`name` takes a plain name, e.g. `name = backend`, which the generated \
+                     `attach_backend`, `detach_backend` and `set_backend_interest` carry",
+                )),
+            };
+            store(&mut event.name, &meta, name, errors);
         } else {
             unknown_key(&meta, "event", EVENT_KEYS, errors)?;
         }

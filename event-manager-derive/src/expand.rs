@@ -8,7 +8,7 @@
 //! scope.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{quote, quote_spanned, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Expr, Ident, Member, Path};
 
@@ -85,6 +85,7 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
     let receiver = receiver(kind);
     let trait_path = trait_path(kind, krate);
     let header = impl_header(input, &trait_path, plan);
+    let source_methods = source_methods(input, plan);
 
     let registrations = plan
         .watches
@@ -153,6 +154,8 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
                 #after
             }
         }
+
+        #source_methods
     }
 }
 
@@ -186,10 +189,7 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
         let flag = respanned(flag, at(flag.span()));
         quote!(#krate::EventSet::#flag)
     });
-    let raw_fd = match &watch.source {
-        WatchSource::Field { member, optional } => field_fd(member, *optional),
-        WatchSource::Path(expr) => path_fd(expr, krate),
-    };
+    let raw_fd = watch_fd(watch, krate);
     // The fd is read in a statement of its own, so that the temporaries of
     // a source path (a lock guard, say) are gone before `init_error` gets
     // `self`.
@@ -227,7 +227,7 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
             #krate::__private::registration_failed::<Self>(#field_name, error);
         },
     };
-    quote! {
+    let registration = quote! {
         {
             let interest = #(#flags)|*;
             #registered
@@ -235,7 +235,134 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
                 #on_error
             }
         }
+    };
+    match &watch.when {
+        Some(condition) => quote! {
+            if #condition #registration
+        },
+        None => registration,
     }
+}
+
+/// `Option<RawFd>`: the watch's fd now, or `None`.
+fn watch_fd(watch: &Watch, krate: &Path) -> TokenStream {
+    match &watch.source {
+        WatchSource::Field { member, optional } => field_fd(member, *optional),
+        WatchSource::Path(expr) => path_fd(expr, krate),
+    }
+}
+
+/// `attach_<name>`, `detach_<name>` and `set_<name>_interest` for every
+/// watch, in an inherent impl with the struct's visibility. They let a
+/// handler register, deregister or change one declared source later
+/// (an `Option` that became `Some`, a device that was activated) without
+/// writing its data tag.
+fn source_methods(input: &DeriveInput, plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    let vis = &input.vis;
+    let methods = plan.watches.iter().map(|watch| {
+        let name = &watch.name;
+        let attach = format_ident!("attach_{}", name);
+        let detach = format_ident!("detach_{}", name);
+        let set_interest = format_ident!("set_{}_interest", name);
+        let tag = Literal::u32_suffixed(watch.tag);
+        let flags = watch.flags.iter().map(|flag| {
+            let flag = respanned(flag, at(flag.span()));
+            quote!(#krate::EventSet::#flag)
+        });
+        let raw_fd = watch_fd(watch, krate);
+        let source = &watch.field_name;
+        let attach_doc = format!(
+            "Registers `{source}` as its `#[event]` does in `init` (same data tag and \
+             interest), so that its events reach `{}`. Fails like `EventOps::add`, and \
+             with `Error::Epoll(EBADF)` when `{source}` holds no fd.",
+            watch.handler
+        );
+        let detach_doc = format!(
+            "Deregisters `{source}`; call it before the fd is closed or replaced. Fails \
+             like `EventOps::remove`, and with `Error::FdNotRegistered` when `{source}` \
+             holds no fd."
+        );
+        let interest_doc = format!(
+            "Changes the interest of `{source}`, keeping its data tag. Fails like \
+             `EventOps::modify`, and with `Error::FdNotRegistered` when `{source}` holds \
+             no fd."
+        );
+        quote! {
+            #[doc = #attach_doc]
+            #vis fn #attach(&self, ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
+                let interest = #(#flags)|*;
+                let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
+                match fd {
+                    ::core::option::Option::Some(fd) => #krate::EventOps::add(
+                        ops,
+                        #krate::Events::with_data_raw(fd, #tag, interest),
+                    ),
+                    ::core::option::Option::None => {
+                        ::core::result::Result::Err(#krate::__private::no_fd())
+                    }
+                }
+            }
+
+            #[doc = #detach_doc]
+            #vis fn #detach(&self, ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
+                let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
+                match fd {
+                    ::core::option::Option::Some(fd) => {
+                        #krate::EventOps::remove(ops, #krate::Events::empty_raw(fd))
+                    }
+                    ::core::option::Option::None => {
+                        ::core::result::Result::Err(#krate::__private::not_registered())
+                    }
+                }
+            }
+
+            #[doc = #interest_doc]
+            #vis fn #set_interest(
+                &self,
+                ops: &mut #krate::EventOps<'_>,
+                interest: #krate::EventSet,
+            ) -> #krate::Result<()> {
+                let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
+                match fd {
+                    ::core::option::Option::Some(fd) => #krate::EventOps::modify(
+                        ops,
+                        #krate::Events::with_data_raw(fd, #tag, interest),
+                    ),
+                    ::core::option::Option::None => {
+                        ::core::result::Result::Err(#krate::__private::not_registered())
+                    }
+                }
+            }
+        }
+    });
+    let header = inherent_header(input, plan);
+    quote! {
+        #[automatically_derived]
+        #[allow(dead_code)]
+        #header {
+            #(#methods)*
+        }
+    }
+}
+
+/// `impl<...> Struct<...> where ...`, the inherent twin of `impl_header`.
+fn inherent_header(input: &DeriveInput, plan: &Plan) -> TokenStream {
+    let bound = &plan.bound;
+    if let Some(instance) = &plan.instance {
+        let where_clause = (!bound.is_empty()).then(|| quote!(where #(#bound),*));
+        return quote!(impl #instance #where_clause);
+    }
+    let mut generics = input.generics.clone();
+    if !bound.is_empty() {
+        generics
+            .make_where_clause()
+            .predicates
+            .extend(bound.iter().cloned());
+    }
+    let (impl_generics, type_generics, where_clause) = generics.split_for_impl();
+    let ident = &input.ident;
+    quote!(impl #impl_generics #ident #type_generics #where_clause)
 }
 
 /// A field's fd. The tokens are located at the field, so that a field

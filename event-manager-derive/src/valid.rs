@@ -42,6 +42,10 @@ pub(crate) struct Watch {
     /// field when `set` is left out).
     pub flags: Vec<Ident>,
     pub handler: Ident,
+    /// `when = ...`: registered at `init` only if it holds.
+    pub when: Option<Expr>,
+    /// `attach_<name>`, `detach_<name>`, `set_<name>_interest`.
+    pub name: Ident,
 }
 
 /// Where a watched fd is read from.
@@ -136,6 +140,7 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                     ));
                     continue;
                 }
+                let path_last = last.clone();
                 let handler = match (event.handler, last) {
                     (Some(handler), _) => {
                         check_method_name("handler", &handler, errors);
@@ -160,12 +165,18 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                     },
                     None => vec![Ident::new("IN", expr_span(&expr))],
                 };
+                let name = event
+                    .name
+                    .or_else(|| path_last.clone())
+                    .map_or_else(|| name_from_handler(&handler), |name| plain_name(&name));
                 watches.push(Watch {
                     tag: u32::try_from(position).unwrap_or(u32::MAX),
                     source: WatchSource::Path(expr),
                     field_name: text,
                     flags,
                     handler,
+                    when: event.when,
+                    name,
                 });
                 continue;
             }
@@ -227,12 +238,18 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         watches.push(Watch {
             tag: u32::try_from(position).unwrap_or(u32::MAX),
             field_name: member_text(&member),
+            name: match (event.name, &member) {
+                (Some(name), _) => plain_name(&name),
+                (None, Member::Named(field)) => plain_name(field),
+                (None, Member::Unnamed(_)) => name_from_handler(&handler),
+            },
             source: WatchSource::Field {
                 optional: field.is_some_and(|field| field.optional),
                 member,
             },
             flags,
             handler,
+            when: event.when,
         });
     }
     let init_error_method = match &subscriber.init_error {
@@ -249,6 +266,21 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
     for (key, method) in container_methods {
         if let Some(method) = method {
             check_method_name(key, method, errors);
+        }
+    }
+    for (index, watch) in watches.iter().enumerate() {
+        if watches[..index]
+            .iter()
+            .any(|earlier| earlier.name == watch.name)
+        {
+            errors.push(syn::Error::new(
+                watch.name.span(),
+                format!(
+                    "two `#[event]`s are named `{}`, which the generated `attach_{}` would \
+                     carry twice: give one of them `name = ...`",
+                    watch.name, watch.name
+                ),
+            ));
         }
     }
     if let Some(instance) = &subscriber.instance {
@@ -294,6 +326,20 @@ fn names_struct(ty: &Type, ident: &Ident) -> bool {
             .is_some_and(|last| last.ident.unraw() == ident.unraw()),
         _ => false,
     }
+}
+
+/// A name for generated methods: without `r#` and leading underscores.
+fn plain_name(name: &Ident) -> Ident {
+    let text = name.unraw().to_string();
+    let trimmed = text.trim_start_matches('_');
+    Ident::new(if trimmed.is_empty() { "fd" } else { trimmed }, name.span())
+}
+
+/// `kick` from the handler `on_kick`, or the handler's name as it is.
+fn name_from_handler(handler: &Ident) -> Ident {
+    let text = handler.unraw().to_string();
+    let name = text.strip_prefix("on_").filter(|rest| !rest.is_empty());
+    plain_name(&Ident::new(name.unwrap_or(&text), handler.span()))
 }
 
 /// `on_<name>`, at the name: `_kick` and `r#kick` give `on_kick` (not

@@ -181,3 +181,17 @@ pub mod fd_source {
         }
     }
 }
+
+/// What a derived `attach_<name>` returns when its source holds no fd
+/// (`None`, or a negative number): the error epoll gives for a negative fd.
+#[cold]
+pub fn no_fd() -> Error {
+    Error::Epoll(vmm_sys_util::errno::Error::new(libc::EBADF))
+}
+
+/// What a derived `detach_<name>` or `set_<name>_interest` returns when its
+/// source holds no fd: there is nothing registered to change.
+#[cold]
+pub fn not_registered() -> Error {
+    Error::FdNotRegistered
+}

@@ -10,10 +10,6 @@ use event_manager_examples::{set_nonblocking, signal_name, StopSignals};
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::timerfd::TimerFd;
 
-/// The data tag of the listener: the derive numbers the `#[event]`
-/// attributes below 0, 1, 2, 3 in the order they are written.
-const LISTENER: u32 = 0;
-
 /// The data tag of connection slot 0; slot `n` uses `FIRST_CONNECTION + n`.
 /// Events with a tag that is not one of the `#[event]` attributes' go to
 /// the `fallback` method.
@@ -148,8 +144,7 @@ impl EchoServer {
     /// connection closes or a short timer expires.
     fn pause_accepting(&mut self, err: io::Error, ops: &mut EventOps) {
         eprintln!("echo: accept failed: {err}; pausing for {ACCEPT_RETRY:?}");
-        let paused = Events::with_data(&self.listener, LISTENER, EventSet::empty());
-        if let Err(err) = ops.modify(paused) {
+        if let Err(err) = self.set_listener_interest(ops, EventSet::empty()) {
             eprintln!("echo: cannot pause the listener: {err}");
             return;
         }
@@ -163,7 +158,7 @@ impl EchoServer {
         if self.accepting {
             return;
         }
-        match ops.modify(Events::with_data(&self.listener, LISTENER, EventSet::IN)) {
+        match self.set_listener_interest(ops, EventSet::IN) {
             Ok(()) => self.accepting = true,
             Err(err) => eprintln!("echo: cannot resume accepting: {err}"),
         }
