@@ -124,7 +124,9 @@ impl Device {
         self.backend = Some(device_end);
         if let Err(err) = self.attach_backend(ops) {
             self.backend = None;
-            return Err(io::Error::other(format!("register the backend socket: {err}")));
+            return Err(io::Error::other(format!(
+                "register the backend socket: {err}"
+            )));
         }
         self.backend_thread = Some(thread::spawn(move || run_backend(backend_end)));
         println!("device: backend connected");
