@@ -18,8 +18,8 @@ use crate::errors::Errors;
 /// The keys `#[event(...)]` accepts, in the order the docs list them.
 const EVENT_KEYS: &str = "`fd`, `set`, `handler`, `when`, `name`";
 /// The keys `#[subscriber(...)]` accepts.
-const SUBSCRIBER_KEYS: &str =
-    "`init`, `fallback`, `before`, `after`, `init_error`, `bound`, `for`, `crate`";
+const SUBSCRIBER_KEYS: &str = "`init`, `fallback`, `before`, `after`, `init_error`, \
+     `handler_error`, `bound`, `for`, `crate`";
 
 /// One `#[event(...)]` as written.
 pub(crate) struct EventAttr {
@@ -28,12 +28,21 @@ pub(crate) struct EventAttr {
     /// `fd = ...` was written, even if its value was not understood.
     pub fd_written: bool,
     pub fd: Option<Source>,
-    pub set: Option<LitStr>,
+    pub set: Option<Interest>,
     pub handler: Option<Ident>,
     /// `when = expr`: register at `init` only if it holds.
     pub when: Option<Expr>,
     /// `name = ident`: the name in the generated `attach_<name>` methods.
     pub name: Option<Ident>,
+}
+
+/// `set = ...`: the interest, as flags checked at compile time or as an
+/// expression evaluated when the fd is registered.
+pub(crate) enum Interest {
+    /// `set = "IN | OUT"`.
+    Flags(LitStr),
+    /// `set = self.backend.interest()`: an `EventSet`.
+    Expr(Box<Expr>),
 }
 
 /// Where an `#[event]`'s fd comes from.
@@ -50,7 +59,21 @@ pub(crate) enum Source {
         /// `inner.tap`), for the default handler name.
         last: Option<Ident>,
     },
+    /// `fd = queues[..]`, `fd = queues[..].eventfd`: every element of a
+    /// collection. `element` is the path from the element to its fd, written
+    /// on the placeholder [`ELEMENT`] (`None`: the element is the fd).
+    Each {
+        collection: Box<Expr>,
+        element: Option<Box<Expr>>,
+        root: Option<Member>,
+        /// The collection's name when it is a named field (`queues`).
+        last: Option<Ident>,
+    },
 }
+
+/// The name the generated code gives each collection element, with
+/// mixed-site hygiene so that it can never meet a name of the user's.
+pub(crate) const ELEMENT: &str = "element";
 
 /// All `#[subscriber(...)]` attributes of the struct, merged.
 #[derive(Default)]
@@ -60,6 +83,8 @@ pub(crate) struct SubscriberAttr {
     pub before: Option<Ident>,
     pub after: Option<Ident>,
     pub init_error: Option<InitError>,
+    /// `handler_error = method`: where handlers' `Err`s go.
+    pub handler_error: Option<Ident>,
     /// `bound = "..."`: where-clause predicates for the impl only.
     pub bound: Option<Vec<WherePredicate>>,
     /// `for = "Type<Args>"`: the one instantiation to implement the trait for.
@@ -161,6 +186,14 @@ pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &m
         } else if meta.path.is_ident("init_error") {
             let value = meta.value()?.parse::<Expr>()?;
             store(&mut into.init_error, &meta, init_error_value(value), errors);
+        } else if meta.path.is_ident("handler_error") {
+            let value = meta.value()?.parse::<Expr>()?;
+            store(
+                &mut into.handler_error,
+                &meta,
+                method_value("handler_error", value),
+                errors,
+            );
         } else if meta.path.is_ident("bound") {
             let input = meta.value()?;
             if !input.peek(LitStr) {
@@ -279,6 +312,33 @@ fn fd_value(value: Expr) -> syn::Result<Source> {
         }
         return Ok(Source::Field(Member::Named(name.clone())));
     }
+    if let Some((collection, element)) = split_each(&value)? {
+        let Some(root) = path_root(&collection).or_else(|| {
+            single_ident(&collection)
+                .filter(|name| *name != "self")
+                .map(|name| Some(Member::Named(name.clone())))
+        }) else {
+            return Err(syn::Error::new_spanned(
+                &collection,
+                "`[..]` goes after a field holding a collection, as in `fd = queues[..]` \
+                 or `fd = inner.queues[..].eventfd`",
+            ));
+        };
+        let last = match &collection {
+            Expr::Field(access) => match &access.member {
+                Member::Named(name) => Some(name.clone()),
+                Member::Unnamed(_) => None,
+            },
+            Expr::Path(_) => single_ident(&collection).cloned(),
+            _ => None,
+        };
+        return Ok(Source::Each {
+            collection: Box::new(collection),
+            element: element.map(Box::new),
+            root,
+            last,
+        });
+    }
     if let Some(root) = path_root(&value) {
         let last = match &value {
             Expr::Field(access) => match &access.member {
@@ -312,8 +372,8 @@ fn fd_value(value: Expr) -> syn::Result<Source> {
     if let Expr::Index(index) = &value {
         return Err(syn::Error::new_spanned(
             &index.index,
-            "the index in `fd = ...` must be a number, as in `fd = queues[0]`: \
-             one `#[event]` watches one element",
+            "the index in `fd = ...` is a number, as in `fd = queues[0]` (one element), \
+             or `..`, as in `fd = queues[..]` (every element)",
         ));
     }
     let hint = match &value {
@@ -325,11 +385,66 @@ fn fd_value(value: Expr) -> syn::Result<Source> {
             None => "`fd` takes a field name or a tuple index, not a string".to_owned(),
         },
         _ => "`fd` takes a field (`fd = kick`, `fd = 0`), a path into one (`fd = inner.tap`, \
-              `fd = queues[0]`) or a method call on one (`fd = vm.exit_evt()`, \
-              `fd = self.exit_evt()`)"
+              `fd = queues[0]`), a method call on one (`fd = vm.exit_evt()`, \
+              `fd = self.exit_evt()`) or every element of a collection (`fd = queues[..]`)"
             .to_owned(),
     };
     Err(syn::Error::new_spanned(value, hint))
+}
+
+/// `a[..]`: the index that means "every element".
+fn is_full_range(expr: &Expr) -> bool {
+    matches!(unwrap_ref(expr), Expr::Range(range)
+        if range.start.is_none() && range.end.is_none() && range.attrs.is_empty()
+            && matches!(range.limits, syn::RangeLimits::HalfOpen(_)))
+}
+
+/// Splits `queues[..].eventfd` into the collection (`queues`) and the path
+/// from an element to its fd (`element.eventfd`, on the placeholder
+/// [`ELEMENT`]; `None` when the element itself is the fd). `Ok(None)` when
+/// there is no `[..]`; an error when there are two.
+fn split_each(expr: &Expr) -> syn::Result<Option<(Expr, Option<Expr>)>> {
+    let placeholder = || -> Expr {
+        let ident = Ident::new(ELEMENT, proc_macro2::Span::mixed_site());
+        syn::parse_quote!(#ident)
+    };
+    let rebuilt = |inner: &Expr, rebuild: &dyn Fn(Expr) -> Expr| {
+        Ok(split_each(inner)?.map(|(collection, element)| {
+            (
+                collection,
+                Some(rebuild(element.unwrap_or_else(placeholder))),
+            )
+        }))
+    };
+    match expr {
+        Expr::Index(index) if is_full_range(&index.index) => {
+            if split_each(&index.expr)?.is_some() {
+                return Err(syn::Error::new_spanned(
+                    &index.index,
+                    "one `[..]` per `fd`: an `#[event]` watches the elements of one collection",
+                ));
+            }
+            Ok(Some(((*index.expr).clone(), None)))
+        }
+        Expr::Index(index) => rebuilt(&index.expr, &|base| {
+            let mut step = index.clone();
+            step.expr = Box::new(base);
+            Expr::Index(step)
+        }),
+        Expr::Field(access) => rebuilt(&access.base, &|base| {
+            let mut step = access.clone();
+            step.base = Box::new(base);
+            Expr::Field(step)
+        }),
+        Expr::MethodCall(call) => rebuilt(&call.receiver, &|base| {
+            let mut step = call.clone();
+            step.receiver = Box::new(base);
+            Expr::MethodCall(step)
+        }),
+        Expr::Paren(paren) => split_each(&paren.expr),
+        Expr::Group(group) => split_each(&group.expr),
+        _ => Ok(None),
+    }
 }
 
 /// The start of a source path: `Some(field)`, or `None` for `self`; the
@@ -382,15 +497,19 @@ fn field_name_for(text: &str) -> Option<String> {
     syn::parse_str::<Ident>(&raw).is_ok().then_some(raw)
 }
 
-fn set_value(value: Expr) -> syn::Result<LitStr> {
+fn set_value(value: Expr) -> syn::Result<Interest> {
     match unwrap_groups(value) {
         Expr::Lit(ExprLit {
-            lit: Lit::Str(text), ..
-        }) if text.suffix().is_empty() => Ok(text),
-        other => Err(syn::Error::new_spanned(
+            lit: Lit::Str(text),
+            ..
+        }) if text.suffix().is_empty() => Ok(Interest::Flags(text)),
+        other @ Expr::Lit(_) => Err(syn::Error::new_spanned(
             other,
-            "`set` takes a string of `EventSet` flags joined by `|`, e.g. `set = \"IN | EDGE_TRIGGERED\"`",
+            "`set` takes a string of `EventSet` flags joined by `|`, e.g. \
+             `set = \"IN | EDGE_TRIGGERED\"`, or an expression giving an `EventSet`, \
+             e.g. `set = self.backend.interest()`",
         )),
+        other => Ok(Interest::Expr(Box::new(other))),
     }
 }
 

@@ -8,14 +8,14 @@
 //! scope.
 
 use proc_macro2::{Literal, Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
-use syn::spanned::Spanned;
-use syn::{DeriveInput, Expr, Ident, Member, Path};
+use quote::{quote, quote_spanned};
+use syn::{DeriveInput, Ident, Path};
 
 use crate::ast::{Input, Kind};
 use crate::attr::InitError;
 use crate::errors::Errors;
-use crate::valid::{self, Plan, Watch, WatchSource};
+use crate::fd::{self, at, local, respanned};
+use crate::valid::{self, Plan, Watch, WatchSource, INDEX_BITS};
 
 /// The whole derive: parse, validate, expand; on mistakes, the errors and
 /// an empty impl, so the user's other uses of the trait do not add errors
@@ -38,13 +38,7 @@ pub(crate) fn derive(input: &DeriveInput, kind: Kind) -> TokenStream {
     }
 }
 
-/// A span that points at the user's token but resolves like the rest of
-/// the generated code.
-fn at(span: Span) -> Span {
-    Span::call_site().located_at(span)
-}
-
-fn receiver(kind: Kind) -> TokenStream {
+pub(crate) fn receiver(kind: Kind) -> TokenStream {
     match kind {
         Kind::Mut => quote!(&mut self),
         Kind::Shared => quote!(&self),
@@ -52,7 +46,7 @@ fn receiver(kind: Kind) -> TokenStream {
 }
 
 /// `&mut Self` or `&Self`: the first parameter of every method the user names.
-fn self_type(kind: Kind) -> TokenStream {
+pub(crate) fn self_type(kind: Kind) -> TokenStream {
     match kind {
         Kind::Mut => quote!(&mut Self),
         Kind::Shared => quote!(&Self),
@@ -68,13 +62,18 @@ fn trait_path(kind: Kind, krate: &Path) -> TokenStream {
 /// with another signature fails right there, at the user's method name,
 /// with "expected fn pointer `...`". The pointer is a constant, so the
 /// optimizer calls the method directly.
-fn checked_call(method: &Ident, signature: TokenStream, arguments: TokenStream) -> TokenStream {
+pub(crate) fn checked_call(
+    method: &Ident,
+    signature: TokenStream,
+    arguments: TokenStream,
+) -> TokenStream {
     let span = at(method.span());
     let method = respanned(method, span);
+    let pointer = local("method");
     quote_spanned! {span=>
         {
-            let method: #signature = Self::#method;
-            method(#arguments)
+            let #pointer: #signature = Self::#method;
+            #pointer(#arguments)
         }
     }
 }
@@ -85,7 +84,9 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
     let receiver = receiver(kind);
     let trait_path = trait_path(kind, krate);
     let header = impl_header(input, &trait_path, plan);
-    let source_methods = source_methods(input, plan);
+    let source_methods = crate::methods::source_methods(input, plan);
+    let ops = local("ops");
+    let events = local("events");
 
     let registrations = plan
         .watches
@@ -95,22 +96,30 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         let call = checked_call(
             method,
             quote!(fn(#self_type, &mut #krate::EventOps<'_>)),
-            quote!(self, ops),
+            quote!(self, #ops),
         );
         quote!(#call;)
     });
     let handler_signature = quote!(fn(#self_type, #krate::Events, &mut #krate::EventOps<'_>));
+    let data = local("data");
     let arms = plan.watches.iter().map(|watch| {
-        let tag = Literal::u32_suffixed(watch.tag);
-        let call = checked_call(
-            &watch.handler,
-            handler_signature.clone(),
-            quote!(self, events, ops),
-        );
-        quote!(#tag => #call,)
+        let position = Literal::u32_suffixed(watch.base >> INDEX_BITS);
+        let index = match watch.source {
+            WatchSource::Each { .. } => {
+                let mask = Literal::u32_suffixed((1 << INDEX_BITS) - 1);
+                quote!((#data & #mask) as usize)
+            }
+            _ => quote!(0usize),
+        };
+        let call = handler_call(watch, kind, plan, &index);
+        quote!(#position => #call,)
     });
     let fallback = match &plan.fallback {
-        Some(method) => checked_call(method, handler_signature.clone(), quote!(self, events, ops)),
+        Some(method) => checked_call(
+            method,
+            handler_signature.clone(),
+            quote!(self, #events, #ops),
+        ),
         None => quote!({}),
     };
     // `before` sees every event first and may skip it; `after` runs once
@@ -120,7 +129,7 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         let call = checked_call(
             method,
             quote!(fn(#self_type, #krate::Events, &mut #krate::EventOps<'_>) -> bool),
-            quote!(self, events, ops),
+            quote!(self, #events, #ops),
         );
         quote! {
             if !#call {
@@ -132,22 +141,31 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         let call = checked_call(
             method,
             quote!(fn(#self_type, &mut #krate::EventOps<'_>)),
-            quote!(self, ops),
+            quote!(self, #ops),
         );
         quote!(#call;)
     });
+    let index_bits = Literal::u32_suffixed(INDEX_BITS);
+    let handler_trait = local("Handler");
 
     quote! {
         #[automatically_derived]
         #header {
-            fn init(#receiver, ops: &mut #krate::EventOps<'_>) {
+            fn init(#receiver, #ops: &mut #krate::EventOps<'_>) {
+                #krate::__private::reserve(#ops);
                 #(#registrations)*
                 #init_hook
             }
 
-            fn process(#receiver, events: #krate::Events, ops: &mut #krate::EventOps<'_>) {
+            fn process(#receiver, #events: #krate::Events, #ops: &mut #krate::EventOps<'_>) {
+                #[allow(unused_imports)]
+                use #krate::__private::Handler as #handler_trait;
                 #before
-                match #krate::Events::data(&events) {
+                // Derived tags are `DERIVED_DATA | position << INDEX_BITS |
+                // index`, and hand registrations stay below `DERIVED_DATA`:
+                // the top 8 bits name the `#[event]`, or the fallback.
+                let #data = #krate::Events::data(&#events);
+                match #data >> #index_bits {
                     #(#arms)*
                     _ => #fallback,
                 }
@@ -156,6 +174,69 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         }
 
         #source_methods
+    }
+}
+
+/// Calls a watch's handler with the parameters it takes (the runtime's
+/// `Handler` trait picks them from its signature), and passes an `Err` it
+/// returns to `handler_error` or the default.
+fn handler_call(watch: &Watch, kind: Kind, plan: &Plan, index: &TokenStream) -> TokenStream {
+    let krate = &plan.krate;
+    let self_type = self_type(kind);
+    let (ops, events, error, position, outcome) = (
+        local("ops"),
+        local("events"),
+        local("error"),
+        local("index"),
+        local("outcome"),
+    );
+    let span = at(watch.handler.span());
+    let handler = respanned(&watch.handler, span);
+    // A generic parameter is not reborrowed on its own.
+    let this = match kind {
+        Kind::Mut => quote!(&mut *self),
+        Kind::Shared => quote!(self),
+    };
+    // The receiver type is given, so a handler that takes `&mut self`
+    // under `EventSubscriber` is reported as not fitting, not as a
+    // mismatched argument.
+    // `Handler` is named through the `use` at the top of `process`, so the
+    // whole call sits at the handler's name, and a wrong `crate = ...`
+    // path is reported once, at the path.
+    let handler_trait = fd::local_at("Handler", span);
+    let call = quote_spanned! {span=>
+        #handler_trait::<#self_type, _>::call(Self::#handler, #this, #position, #events, #ops)
+    };
+    let name = &watch.field_name;
+    let on_error = match &plan.handler_error {
+        Some(method) => {
+            let call = checked_call(
+                method,
+                quote!(fn(
+                    #self_type,
+                    &'static str,
+                    usize,
+                    &dyn ::core::fmt::Display,
+                    &mut #krate::EventOps<'_>,
+                )),
+                quote!(self, #name, #position, &#error, #ops),
+            );
+            quote!(#call;)
+        }
+        None => quote! {
+            #krate::__private::handler_failed::<Self>(#name, #position, &#error);
+        },
+    };
+    quote! {
+        {
+            let #position: usize = #index;
+            let #outcome = #call;
+            if let ::core::result::Result::Err(#error) =
+                #krate::__private::Outcome::into_result(#outcome)
+            {
+                #on_error
+            }
+        }
     }
 }
 
@@ -180,36 +261,19 @@ fn impl_header(input: &DeriveInput, trait_path: &TokenStream, plan: &Plan) -> To
     quote!(impl #impl_generics #trait_path for #ident #type_generics #where_clause)
 }
 
-/// `init`'s code for one watched field.
-fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
+/// What a failed registration in `init` does: `init_error`'s method, a
+/// log line, or a panic. `error` holds the `Error`.
+fn on_registration_error(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
     let krate = &plan.krate;
     let self_type = self_type(kind);
-    let tag = Literal::u32_suffixed(watch.tag);
-    let flags = watch.flags.iter().map(|flag| {
-        let flag = respanned(flag, at(flag.span()));
-        quote!(#krate::EventSet::#flag)
-    });
-    let raw_fd = watch_fd(watch, krate);
-    // The fd is read in a statement of its own, so that the temporaries of
-    // a source path (a lock guard, say) are gone before `init_error` gets
-    // `self`.
-    let registered = quote! {
-        let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
-        let registered = match fd {
-            ::core::option::Option::Some(fd) => #krate::EventOps::add(
-                ops,
-                #krate::Events::with_data_raw(fd, #tag, interest),
-            ),
-            ::core::option::Option::None => ::core::result::Result::Ok(()),
-        };
-    };
+    let error = local("error");
     let field_name = &watch.field_name;
-    let on_error = match &plan.init_error {
+    match &plan.init_error {
         Some(InitError::Method(method)) => {
             let call = checked_call(
                 method,
                 quote!(fn(#self_type, &'static str, #krate::Error)),
-                quote!(self, #field_name, error),
+                quote!(self, #field_name, #error),
             );
             quote!(#call;)
         }
@@ -220,19 +284,81 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
             let span = at(text.span());
             let log_feature = quote_spanned!(span=> ());
             quote! {
-                #krate::__private::registration_failed_log::<Self, #log_feature>(#field_name, error);
+                #krate::__private::registration_failed_log::<Self, #log_feature>(#field_name, #error);
             }
         }
         Some(InitError::Panic) | None => quote! {
-            #krate::__private::registration_failed::<Self>(#field_name, error);
+            #krate::__private::registration_failed::<Self>(#field_name, #error);
         },
-    };
-    let registration = quote! {
-        {
-            let interest = #(#flags)|*;
-            #registered
-            if let ::core::result::Result::Err(error) = registered {
-                #on_error
+    }
+}
+
+/// `init`'s code for one watch. Each fd is read in a statement of its
+/// own, so that the temporaries of a source path (a lock guard, say) are
+/// gone before `init_error` gets `self`.
+fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    let (ops, fd, error, interest, registered) = (
+        local("ops"),
+        local("fd"),
+        local("error"),
+        local("interest"),
+        local("registered"),
+    );
+    let interest_value = fd::interest(watch, krate);
+    let on_error = on_registration_error(watch, kind, plan);
+    let base = Literal::u32_suffixed(watch.base);
+    let registration = match fd::collection(watch) {
+        None => {
+            let raw_fd = fd::scalar_fd(watch, krate);
+            quote! {
+                {
+                    let #interest = #interest_value;
+                    let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
+                    let #registered = match #fd {
+                        ::core::option::Option::Some(#fd) => {
+                            #krate::__private::add(#ops, #fd, #base, #interest)
+                        }
+                        ::core::option::Option::None => ::core::result::Result::Ok(()),
+                    };
+                    if let ::core::result::Result::Err(#error) = #registered {
+                        #on_error
+                    }
+                }
+            }
+        }
+        Some(collection) => {
+            let (index, count, tag) = (local("index"), local("count"), local("tag"));
+            let element_fd = fd::element_fd(watch, &quote!(#index), krate);
+            let span = at(fd::first_span(&collection));
+            let count_fn = fd::tokens_at(&quote!(#krate::__private::Collection::count), span);
+            let count_value = quote_spanned!(span=> #count_fn(&#collection));
+            quote! {
+                {
+                    let #interest = #interest_value;
+                    let #count: usize = #count_value;
+                    let mut #index: usize = 0;
+                    while #index < #count {
+                        let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
+                        let #registered = match #fd {
+                            ::core::option::Option::Some(#fd) => {
+                                match #krate::__private::element_tag(#base, #index) {
+                                    ::core::result::Result::Ok(#tag) => {
+                                        #krate::__private::add(#ops, #fd, #tag, #interest)
+                                    }
+                                    ::core::result::Result::Err(#error) => {
+                                        ::core::result::Result::Err(#error)
+                                    }
+                                }
+                            }
+                            ::core::option::Option::None => ::core::result::Result::Ok(()),
+                        };
+                        if let ::core::result::Result::Err(#error) = #registered {
+                            #on_error
+                        }
+                        #index += 1;
+                    }
+                }
             }
         }
     };
@@ -244,110 +370,8 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
     }
 }
 
-/// `Option<RawFd>`: the watch's fd now, or `None`.
-fn watch_fd(watch: &Watch, krate: &Path) -> TokenStream {
-    match &watch.source {
-        WatchSource::Field { member, optional } => field_fd(member, *optional),
-        WatchSource::Path(expr) => path_fd(expr, krate),
-    }
-}
-
-/// `attach_<name>`, `detach_<name>` and `set_<name>_interest` for every
-/// watch, in an inherent impl with the struct's visibility. They let a
-/// handler register, deregister or change one declared source later
-/// (an `Option` that became `Some`, a device that was activated) without
-/// writing its data tag.
-fn source_methods(input: &DeriveInput, plan: &Plan) -> TokenStream {
-    let krate = &plan.krate;
-    let vis = &input.vis;
-    let methods = plan.watches.iter().map(|watch| {
-        let name = &watch.name;
-        let attach = format_ident!("attach_{}", name);
-        let detach = format_ident!("detach_{}", name);
-        let set_interest = format_ident!("set_{}_interest", name);
-        let tag = Literal::u32_suffixed(watch.tag);
-        let flags = watch.flags.iter().map(|flag| {
-            let flag = respanned(flag, at(flag.span()));
-            quote!(#krate::EventSet::#flag)
-        });
-        let raw_fd = watch_fd(watch, krate);
-        let source = &watch.field_name;
-        let attach_doc = format!(
-            "Registers `{source}` as its `#[event]` does in `init` (same data tag and \
-             interest), so that its events reach `{}`. Fails like `EventOps::add`, and \
-             with `Error::Epoll(EBADF)` when `{source}` holds no fd.",
-            watch.handler
-        );
-        let detach_doc = format!(
-            "Deregisters `{source}`; call it before the fd is closed or replaced. Fails \
-             like `EventOps::remove`, and with `Error::FdNotRegistered` when `{source}` \
-             holds no fd."
-        );
-        let interest_doc = format!(
-            "Changes the interest of `{source}`, keeping its data tag. Fails like \
-             `EventOps::modify`, and with `Error::FdNotRegistered` when `{source}` holds \
-             no fd."
-        );
-        quote! {
-            #[doc = #attach_doc]
-            #vis fn #attach(&self, ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
-                let interest = #(#flags)|*;
-                let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
-                match fd {
-                    ::core::option::Option::Some(fd) => #krate::EventOps::add(
-                        ops,
-                        #krate::Events::with_data_raw(fd, #tag, interest),
-                    ),
-                    ::core::option::Option::None => {
-                        ::core::result::Result::Err(#krate::__private::no_fd())
-                    }
-                }
-            }
-
-            #[doc = #detach_doc]
-            #vis fn #detach(&self, ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
-                let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
-                match fd {
-                    ::core::option::Option::Some(fd) => {
-                        #krate::EventOps::remove(ops, #krate::Events::empty_raw(fd))
-                    }
-                    ::core::option::Option::None => {
-                        ::core::result::Result::Err(#krate::__private::not_registered())
-                    }
-                }
-            }
-
-            #[doc = #interest_doc]
-            #vis fn #set_interest(
-                &self,
-                ops: &mut #krate::EventOps<'_>,
-                interest: #krate::EventSet,
-            ) -> #krate::Result<()> {
-                let fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
-                match fd {
-                    ::core::option::Option::Some(fd) => #krate::EventOps::modify(
-                        ops,
-                        #krate::Events::with_data_raw(fd, #tag, interest),
-                    ),
-                    ::core::option::Option::None => {
-                        ::core::result::Result::Err(#krate::__private::not_registered())
-                    }
-                }
-            }
-        }
-    });
-    let header = inherent_header(input, plan);
-    quote! {
-        #[automatically_derived]
-        #[allow(dead_code)]
-        #header {
-            #(#methods)*
-        }
-    }
-}
-
 /// `impl<...> Struct<...> where ...`, the inherent twin of `impl_header`.
-fn inherent_header(input: &DeriveInput, plan: &Plan) -> TokenStream {
+pub(crate) fn inherent_header(input: &DeriveInput, plan: &Plan) -> TokenStream {
     let bound = &plan.bound;
     if let Some(instance) = &plan.instance {
         let where_clause = (!bound.is_empty()).then(|| quote!(where #(#bound),*));
@@ -363,95 +387,6 @@ fn inherent_header(input: &DeriveInput, plan: &Plan) -> TokenStream {
     let (impl_generics, type_generics, where_clause) = generics.split_for_impl();
     let ident = &input.ident;
     quote!(impl #impl_generics #ident #type_generics #where_clause)
-}
-
-/// A field's fd. The tokens are located at the field, so that a field
-/// that is not an fd is reported there.
-fn field_fd(member: &Member, optional: bool) -> TokenStream {
-    let field_span = at(member.span());
-    let member = relocated(member, field_span);
-    if optional {
-        quote_spanned! {field_span=>
-            match &self.#member {
-                ::core::option::Option::Some(source) => ::core::option::Option::Some(
-                    ::std::os::unix::io::AsRawFd::as_raw_fd(source),
-                ),
-                ::core::option::Option::None => ::core::option::Option::None,
-            }
-        }
-    } else {
-        quote_spanned! {field_span=>
-            ::core::option::Option::Some(::std::os::unix::io::AsRawFd::as_raw_fd(&self.#member))
-        }
-    }
-}
-
-/// A source path's fd: `self.` and the user's path (keeping its spans, so
-/// that rustc reports a wrong step at it), read by the runtime's
-/// `fd_source` helpers, which accept the value's shapes (a reference, an
-/// `Option`, a `Box<dyn ...>`, a `RawFd`) and name the type when it is
-/// none of them. A path written from `self` is used as it is.
-fn path_fd(expr: &Expr, krate: &Path) -> TokenStream {
-    let from_self = path_starts_at_self(expr);
-    let span = at(expr_first_span(expr));
-    let value = if from_self {
-        quote!(#expr)
-    } else {
-        let receiver = quote_spanned!(span=> self);
-        quote!(#receiver.#expr)
-    };
-    let wrap = quote_spanned!(span=> (&&&#krate::__private::fd_source::Wrap(&(#value))));
-    let fd_of = quote_spanned!(span=> fd_of);
-    quote! {
-        {
-            use #krate::__private::fd_source::{
-                BoxFd as _, DirectFd as _, NotAnFd as _, NumberFd as _, OptionBoxFd as _,
-                OptionFd as _, OptionRefFd as _, RefFd as _, RefOptionFd as _,
-            };
-            #wrap.#fd_of()
-        }
-    }
-}
-
-/// Whether a source path starts at `self` rather than at a field.
-fn path_starts_at_self(expr: &Expr) -> bool {
-    let mut expr = expr;
-    loop {
-        expr = match expr {
-            Expr::Field(access) => &access.base,
-            Expr::Index(index) => &index.expr,
-            Expr::MethodCall(call) => &call.receiver,
-            Expr::Paren(paren) => &paren.expr,
-            Expr::Group(group) => &group.expr,
-            Expr::Path(path) => return path.path.is_ident("self"),
-            _ => return false,
-        };
-    }
-}
-
-fn expr_first_span(expr: &Expr) -> Span {
-    expr.to_token_stream()
-        .into_iter()
-        .next()
-        .map_or_else(Span::call_site, |token| token.span())
-}
-
-/// The same identifier (raw or not) at another span.
-fn respanned(ident: &Ident, span: Span) -> Ident {
-    let mut ident = ident.clone();
-    ident.set_span(span);
-    ident
-}
-
-fn relocated(member: &Member, span: Span) -> TokenStream {
-    match member {
-        Member::Named(name) => respanned(name, span).into_token_stream(),
-        Member::Unnamed(index) => syn::Index {
-            index: index.index,
-            span,
-        }
-        .into_token_stream(),
-    }
 }
 
 /// What the derive emits beside its errors: an impl that does nothing, so

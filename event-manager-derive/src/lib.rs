@@ -18,6 +18,8 @@ mod ast;
 mod attr;
 mod errors;
 mod expand;
+mod fd;
+mod methods;
 #[cfg(test)]
 mod never_panics;
 mod valid;

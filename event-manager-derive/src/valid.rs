@@ -9,7 +9,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, LitStr, Member, Path, Type, WherePredicate};
 
 use crate::ast::Input;
-use crate::attr::{InitError, Source};
+use crate::attr::{InitError, Interest, Source};
 use crate::errors::Errors;
 
 /// The flags `set` accepts: the `EventSet` constants, by name.
@@ -30,22 +30,39 @@ pub(crate) const FLAGS: [&str; 10] = [
 const EXCLUSIVE_COMPANIONS: [&str; 6] =
     ["IN", "OUT", "ERROR", "HANG_UP", "EDGE_TRIGGERED", "WAKE_UP"];
 
+/// The first data tag of the derived range (the runtime's
+/// `__private::DERIVED_DATA`): derived tags are `DERIVED_DATA | position
+/// << INDEX_BITS | index`, and hand registrations stay below it.
+pub(crate) const DERIVED_DATA: u32 = 1 << 31;
+/// The runtime's `__private::INDEX_BITS`: bits of a tag for the index.
+pub(crate) const INDEX_BITS: u32 = 24;
+/// The positions the 7 bits between the index and the top bit can hold.
+pub(crate) const MAX_EVENTS: usize = 1 << (31 - INDEX_BITS);
+
 /// What the generated code does for one `#[event]`.
 pub(crate) struct Watch {
-    /// `events.data()` of this fd's registration: its attribute's position.
-    pub tag: u32,
+    /// `events.data()` of this fd's registration (plus the element index
+    /// for a collection).
+    pub base: u32,
     pub source: WatchSource,
     /// The field's name or index, or the source path, as the user wrote
     /// it, for messages.
     pub field_name: String,
-    /// `EventSet` constant names, spanned at the `set` string (or at the
-    /// field when `set` is left out).
-    pub flags: Vec<Ident>,
+    pub interest: WatchInterest,
     pub handler: Ident,
     /// `when = ...`: registered at `init` only if it holds.
     pub when: Option<Expr>,
     /// `attach_<name>`, `detach_<name>`, `set_<name>_interest`.
     pub name: Ident,
+}
+
+/// The interest a watched fd is registered with.
+pub(crate) enum WatchInterest {
+    /// `EventSet` constant names, spanned at the `set` string (or at the
+    /// field when `set` is left out).
+    Flags(Vec<Ident>),
+    /// `set = expr`: an expression that gives an `EventSet`.
+    Expr(Box<Expr>),
 }
 
 /// Where a watched fd is read from.
@@ -56,6 +73,12 @@ pub(crate) enum WatchSource {
     /// A path from a field or `self` (see `attr::Source::Path`), whose
     /// value's type decides how its fd is read.
     Path(Box<Expr>),
+    /// Every element of a collection (from a field or `self`); `element`
+    /// is the path from the placeholder `attr::ELEMENT` to the fd.
+    Each {
+        collection: Box<Expr>,
+        element: Option<Box<Expr>>,
+    },
 }
 
 /// Everything `expand.rs` needs for the impl.
@@ -66,6 +89,7 @@ pub(crate) struct Plan {
     pub before: Option<Ident>,
     pub after: Option<Ident>,
     pub init_error: Option<InitError>,
+    pub handler_error: Option<Ident>,
     /// Added to the impl's where-clause.
     pub bound: Vec<WherePredicate>,
     /// The impl is for this type (an instantiation of the struct) instead
@@ -121,135 +145,136 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
     }
     let mut watches: Vec<Watch> = Vec::new();
     for (position, event) in events.into_iter().enumerate() {
-        let member = match event.fd {
-            Some(Source::Field(member)) => member,
-            Some(Source::Path { expr, root, last }) => {
-                if let (Some(root), true) = (&root, is_struct) {
-                    if !fields.iter().any(|field| same_member(&field.member, root)) {
-                        errors.push(unknown_field(ident, root, &fields));
-                    }
-                }
-                let text = expr_text(&expr);
-                if watches.iter().any(|watch| watch.field_name == text) {
-                    errors.push(syn::Error::new_spanned(
-                        &expr,
-                        format!(
-                            "`{text}` is already watched by an earlier `#[event]`: \
-                             one `#[event]` per fd, with all its flags in one `set`"
-                        ),
-                    ));
-                    continue;
-                }
-                let path_last = last.clone();
-                let handler = match (event.handler, last) {
-                    (Some(handler), _) => {
-                        check_method_name("handler", &handler, errors);
-                        handler
-                    }
-                    (None, Some(name)) => default_handler(&name),
-                    (None, None) => {
-                        errors.push(syn::Error::new_spanned(
-                            &expr,
-                            format!(
-                                "`fd = {text}` does not end in a field name to make a handler \
-                                 name from: add `handler = method` to this `#[event]`"
-                            ),
-                        ));
-                        continue;
-                    }
-                };
-                let flags = match &event.set {
-                    Some(set) => match flags(set, errors) {
-                        Some(flags) => flags,
-                        None => continue,
-                    },
-                    None => vec![Ident::new("IN", expr_span(&expr))],
-                };
-                let name = event
-                    .name
-                    .or_else(|| path_last.clone())
-                    .map_or_else(|| name_from_handler(&handler), |name| plain_name(&name));
-                watches.push(Watch {
-                    tag: u32::try_from(position).unwrap_or(u32::MAX),
-                    source: WatchSource::Path(expr),
-                    field_name: text,
-                    flags,
-                    handler,
-                    when: event.when,
-                    name,
-                });
-                continue;
+        let Some(source) = event.fd else {
+            if !event.fd_written {
+                errors.push(syn::Error::new_spanned(
+                    &event.meta,
+                    "`#[event]` needs `fd = field`, the field that holds the fd to watch",
+                ));
             }
-            None => {
-                if !event.fd_written {
-                    errors.push(syn::Error::new_spanned(
-                        &event.meta,
-                        "`#[event]` needs `fd = field`, the field that holds the fd to watch",
-                    ));
-                }
-                continue;
-            }
+            continue;
         };
-        let field = fields
-            .iter()
-            .find(|field| same_member(&field.member, &member));
-        if field.is_none() && is_struct {
-            errors.push(unknown_field(ident, &member, &fields));
-        }
-        if watches.iter().any(|watch| {
-            matches!(&watch.source, WatchSource::Field { member: watched, .. }
-                if same_member(watched, &member))
-        }) {
-            errors.push(syn::Error::new(
-                member.span(),
+        if position >= MAX_EVENTS {
+            errors.push(syn::Error::new_spanned(
+                &event.meta,
                 format!(
-                    "field `{}` is already watched by an earlier `#[event]`: \
-                     one `#[event]` per fd, with all its flags in one `set`",
-                    member_text(&member)
+                    "a derived subscriber has at most {MAX_EVENTS} `#[event]`s: watch fds of \
+                     the same kind as one collection (`fd = queues[..]`)"
                 ),
             ));
             continue;
         }
-        let handler = match (event.handler, &member) {
+        // What the fd is read from, its name in messages, the field it
+        // starts at, and the name its handler and methods default to.
+        let (source, text, root, last, at) = match source {
+            Source::Field(member) => {
+                let field = fields
+                    .iter()
+                    .find(|field| same_member(&field.member, &member));
+                let text = member_text(&member);
+                let last = match &member {
+                    Member::Named(name) => Some(name.clone()),
+                    Member::Unnamed(_) => None,
+                };
+                let at = member.to_token_stream();
+                let source = WatchSource::Field {
+                    optional: field.is_some_and(|field| field.optional),
+                    member: member.clone(),
+                };
+                (source, text, Some(member), last, at)
+            }
+            Source::Path { expr, root, last } => {
+                let text = expr_text(&expr);
+                let at = expr.to_token_stream();
+                (WatchSource::Path(expr), text, root, last, at)
+            }
+            Source::Each {
+                collection,
+                element,
+                root,
+                last,
+            } => {
+                let text = match &element {
+                    Some(element) => {
+                        let path = expr_text(element);
+                        let rest = path.strip_prefix(crate::attr::ELEMENT).unwrap_or(&path);
+                        format!("{}[..]{rest}", expr_text(&collection))
+                    }
+                    None => format!("{}[..]", expr_text(&collection)),
+                };
+                let at = match &element {
+                    Some(element) => quote::quote!(#collection #element),
+                    None => collection.to_token_stream(),
+                };
+                let source = WatchSource::Each {
+                    collection,
+                    element,
+                };
+                (source, text, root, last, at)
+            }
+        };
+        if let (Some(root), true) = (&root, is_struct) {
+            if !fields.iter().any(|field| same_member(&field.member, root)) {
+                errors.push(unknown_field(ident, root, &fields));
+            }
+        }
+        if watches.iter().any(|watch| watch.field_name == text) {
+            let what = match &source {
+                WatchSource::Field { .. } => format!("field `{text}`"),
+                _ => format!("`{text}`"),
+            };
+            errors.push(syn::Error::new_spanned(
+                &at,
+                format!(
+                    "{what} is already watched by an earlier `#[event]`: \
+                     one `#[event]` per fd, with all its flags in one `set`"
+                ),
+            ));
+            continue;
+        }
+        let handler = match (event.handler, &last) {
             (Some(handler), _) => {
                 check_method_name("handler", &handler, errors);
                 handler
             }
-            (None, Member::Named(name)) => default_handler(name),
-            (None, Member::Unnamed(index)) => {
-                errors.push(syn::Error::new(
-                    index.span,
-                    format!(
-                        "field `{}` has no name to make a handler name from: \
-                         add `handler = method` to this `#[event]`",
-                        index.index
+            (None, Some(name)) => default_handler(name),
+            (None, None) => {
+                let message = match &source {
+                    WatchSource::Field { .. } => format!(
+                        "field `{text}` has no name to make a handler name from: \
+                         add `handler = method` to this `#[event]`"
                     ),
-                ));
+                    _ => format!(
+                        "`fd = {text}` does not end in a field name to make a handler \
+                         name from: add `handler = method` to this `#[event]`"
+                    ),
+                };
+                errors.push(syn::Error::new_spanned(&at, message));
                 continue;
             }
         };
-        let flags = match &event.set {
-            Some(set) => match flags(set, errors) {
-                Some(flags) => flags,
+        let interest = match event.set {
+            Some(Interest::Flags(set)) => match flags(&set, errors) {
+                Some(flags) => WatchInterest::Flags(flags),
                 None => continue,
             },
-            None => vec![Ident::new("IN", member.span())],
+            Some(Interest::Expr(expr)) => WatchInterest::Expr(expr),
+            None => WatchInterest::Flags(vec![Ident::new("IN", expr_span(&at))]),
         };
+        let name = event
+            .name
+            .or(last)
+            .map_or_else(|| name_from_handler(&handler), |name| plain_name(&name));
         watches.push(Watch {
-            tag: u32::try_from(position).unwrap_or(u32::MAX),
-            field_name: member_text(&member),
-            name: match (event.name, &member) {
-                (Some(name), _) => plain_name(&name),
-                (None, Member::Named(field)) => plain_name(field),
-                (None, Member::Unnamed(_)) => name_from_handler(&handler),
-            },
-            source: WatchSource::Field {
-                optional: field.is_some_and(|field| field.optional),
-                member,
-            },
-            flags,
+            // Below `MAX_EVENTS`, so the position fits in the 7 bits above
+            // the index.
+            base: DERIVED_DATA | ((position as u32) << INDEX_BITS),
+            source,
+            field_name: text,
+            interest,
             handler,
             when: event.when,
+            name,
         });
     }
     let init_error_method = match &subscriber.init_error {
@@ -262,6 +287,7 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         ("before", &subscriber.before),
         ("after", &subscriber.after),
         ("init_error", &init_error_method),
+        ("handler_error", &subscriber.handler_error),
     ];
     for (key, method) in container_methods {
         if let Some(method) = method {
@@ -304,6 +330,7 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         before: subscriber.before,
         after: subscriber.after,
         init_error: subscriber.init_error,
+        handler_error: subscriber.handler_error,
         bound: subscriber.bound.unwrap_or_default(),
         instance: subscriber.instance,
         krate: subscriber.krate.unwrap_or_else(default_crate),
@@ -367,7 +394,7 @@ fn expr_text(expr: &Expr) -> String {
 }
 
 /// Where rustc should point for a source path: its first token.
-fn expr_span(expr: &Expr) -> proc_macro2::Span {
+fn expr_span(expr: &impl ToTokens) -> proc_macro2::Span {
     expr.to_token_stream()
         .into_iter()
         .next()

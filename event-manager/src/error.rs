@@ -42,6 +42,18 @@ pub enum Error {
     FdNotRegistered,
     /// No live subscriber has this id: it was removed, or it comes from another manager.
     InvalidId,
+    /// A subscriber made with `#[derive(MutEventSubscriber)]` or
+    /// `#[derive(EventSubscriber)]` asked [`EventOps::add`](crate::EventOps::add)
+    /// or [`EventOps::modify`](crate::EventOps::modify) for data of 2^31 or
+    /// more. The derive registers its own fds with data in that range, so a
+    /// hand registration of such a subscriber keeps below it, and its events
+    /// always reach `fallback`, never a derived handler. Subscribers written
+    /// by hand may use every data value.
+    DataReserved,
+    /// A derived subscriber was asked to register a collection element
+    /// whose index does not fit in its data tag: indexes go up to
+    /// 2^24 - 1 (16,777,215).
+    IndexTooLarge,
     /// The ready-list capacity is 0 or above [`MAX_READY_EVENTS_CAPACITY`](crate::MAX_READY_EVENTS_CAPACITY).
     InvalidCapacity,
 }
@@ -73,6 +85,12 @@ impl fmt::Display for Error {
                 f.write_str("the fd is not registered by the calling subscriber")
             }
             Error::InvalidId => f.write_str("no live subscriber has this id"),
+            Error::DataReserved => f.write_str(
+                "data of 2^31 and above is reserved for the generated code of a derived subscriber",
+            ),
+            Error::IndexTooLarge => f.write_str(
+                "a derived subscriber's collection index must be below 2^24 (16,777,216)",
+            ),
             Error::InvalidCapacity => write!(
                 f,
                 "the ready-list capacity must be between 1 and {}",

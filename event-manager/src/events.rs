@@ -247,7 +247,24 @@ impl<'a> EventOps<'a> {
     /// assert_eq!(ops.add(Events::new(&fd, EventSet::IN)), Err(Error::FdAlreadyRegistered));
     /// ```
     pub fn add(&mut self, events: Events) -> Result<()> {
+        self.registry.check_hand_data(self.owner, events.data())?;
         self.registry.add(self.owner, events)
+    }
+
+    /// `add` for the derive's generated code, whose data lies in the
+    /// derived range.
+    pub(crate) fn add_derived(&mut self, events: Events) -> Result<()> {
+        self.registry.add(self.owner, events)
+    }
+
+    /// `modify` for the derive's generated code.
+    pub(crate) fn modify_derived(&self, events: Events) -> Result<()> {
+        self.registry.modify(self.owner, events)
+    }
+
+    /// Marks the calling subscriber as derived (see `Error::DataReserved`).
+    pub(crate) fn reserve_derived_data(&mut self) {
+        self.registry.reserve_derived_data(self.owner);
     }
 
     /// Replaces the event set and data of an fd this subscriber added.
@@ -276,6 +293,7 @@ impl<'a> EventOps<'a> {
     /// assert_eq!(manager.subscriber_mut(id).unwrap().0, vec![2]);
     /// ```
     pub fn modify(&self, events: Events) -> Result<()> {
+        self.registry.check_hand_data(self.owner, events.data())?;
         self.registry.modify(self.owner, events)
     }
 

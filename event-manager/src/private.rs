@@ -195,3 +195,258 @@ pub fn no_fd() -> Error {
 pub fn not_registered() -> Error {
     Error::FdNotRegistered
 }
+
+pub use crate::registry::DERIVED_DATA;
+
+/// Bits of a derived data tag that hold a collection element's index;
+/// the 7 bits above them hold the `#[event]`'s position.
+pub const INDEX_BITS: u32 = 24;
+
+/// The data tag of element `index` of the collection whose first tag is
+/// `base`, or `IndexTooLarge` when the index does not fit.
+#[inline]
+pub fn element_tag(base: u32, index: usize) -> Result<u32, Error> {
+    if index < (1 << INDEX_BITS) {
+        Ok(base | index as u32)
+    } else {
+        Err(Error::IndexTooLarge)
+    }
+}
+
+/// The first thing a derived `init` does: from then on the subscriber's
+/// hand registrations stay below [`DERIVED_DATA`].
+#[inline]
+pub fn reserve(ops: &mut crate::EventOps<'_>) {
+    ops.reserve_derived_data();
+}
+
+/// Registers a derived fd, with its data in the derived range.
+#[inline]
+pub fn add(
+    ops: &mut crate::EventOps<'_>,
+    fd: std::os::unix::io::RawFd,
+    data: u32,
+    interest: crate::EventSet,
+) -> Result<(), Error> {
+    ops.add_derived(crate::Events::with_data_raw(fd, data, interest))
+}
+
+/// Changes the interest of a derived fd, keeping its data.
+#[inline]
+pub fn modify(
+    ops: &mut crate::EventOps<'_>,
+    fd: std::os::unix::io::RawFd,
+    data: u32,
+    interest: crate::EventSet,
+) -> Result<(), Error> {
+    ops.modify_derived(crate::Events::with_data_raw(fd, data, interest))
+}
+
+/// Deregisters a derived fd.
+#[inline]
+pub fn remove(ops: &mut crate::EventOps<'_>, fd: std::os::unix::io::RawFd) -> Result<(), Error> {
+    ops.remove(crate::Events::empty_raw(fd))
+}
+
+/// What `fd = name[..]` walks: the elements of a `Vec`, `VecDeque`, array
+/// or slice (also behind `&`, `Box`, `Rc` or `Arc`), by index, in O(1).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a collection of fds",
+    label = "`[..]` watches every element of a `Vec`, `VecDeque`, array or slice",
+    note = "write `fd = name[..]` on a field of one of these types, or `fd = name[0]` for one element"
+)]
+pub trait Collection {
+    /// The element type.
+    type Element;
+    /// How many elements there are now.
+    fn count(&self) -> usize;
+    /// The element at `index`, if there is one.
+    fn element(&self, index: usize) -> Option<&Self::Element>;
+}
+
+impl<T> Collection for [T] {
+    type Element = T;
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn element(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+impl<T, const N: usize> Collection for [T; N] {
+    type Element = T;
+    #[inline]
+    fn count(&self) -> usize {
+        N
+    }
+    #[inline]
+    fn element(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+impl<T> Collection for Vec<T> {
+    type Element = T;
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn element(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+impl<T> Collection for std::collections::VecDeque<T> {
+    type Element = T;
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+    #[inline]
+    fn element(&self, index: usize) -> Option<&T> {
+        self.get(index)
+    }
+}
+
+macro_rules! collection_behind {
+    ($($pointer:ty),*) => {$(
+        impl<C: Collection + ?Sized> Collection for $pointer {
+            type Element = C::Element;
+            #[inline]
+            fn count(&self) -> usize {
+                (**self).count()
+            }
+            #[inline]
+            fn element(&self, index: usize) -> Option<&C::Element> {
+                (**self).element(index)
+            }
+        }
+    )*};
+}
+collection_behind!(&C, &mut C, Box<C>, std::rc::Rc<C>, std::sync::Arc<C>);
+
+/// A handler's parameters after the receiver, as marker types: which of
+/// `index`, `events` and `ops` it takes.
+pub mod params {
+    /// `index: usize`.
+    pub struct Index;
+    /// `events: Events`.
+    pub struct Events;
+    /// `ops: &mut EventOps`.
+    pub struct Ops;
+}
+
+/// A method that can handle a derived event: `&mut self` (or `&self`),
+/// then, in this order and each only if the method uses it, the element
+/// index, the `Events` and the `EventOps`; returning `()` or
+/// `Result<(), E>`. `Params` is inferred from the method's signature.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot handle this `#[event]`",
+    label = "this method's parameters or return type do not fit a handler",
+    note = "a handler takes `&mut self` (`&self` for `EventSubscriber`), then, in this order and \
+            only those it uses, `index: usize`, `events: Events` and `ops: &mut EventOps`, and \
+            returns `()` or `Result<(), E>` where `E: Display`"
+)]
+pub trait Handler<Receiver, Params> {
+    /// `()` or `Result<(), E>`.
+    type Output: Outcome;
+    /// Calls the method with the parameters it takes.
+    fn call(
+        self,
+        receiver: Receiver,
+        index: usize,
+        events: crate::Events,
+        ops: &mut crate::EventOps<'_>,
+    ) -> Self::Output;
+}
+
+macro_rules! handler_impls {
+    ($(($($param:ident),*) => |$index:ident, $events:ident, $ops:ident| ($($argument:ident),*);)*) => {$(
+        impl<Receiver, Method, Output> Handler<Receiver, ($(params::$param,)*)> for Method
+        where
+            Method: FnOnce(Receiver $(, handler_impls!(@type $param))*) -> Output,
+            Output: Outcome,
+        {
+            type Output = Output;
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn call(
+                self,
+                receiver: Receiver,
+                $index: usize,
+                $events: crate::Events,
+                $ops: &mut crate::EventOps<'_>,
+            ) -> Output {
+                self(receiver $(, $argument)*)
+            }
+        }
+    )*};
+    (@type Index) => { usize };
+    (@type Events) => { crate::Events };
+    (@type Ops) => { &mut crate::EventOps<'_> };
+}
+
+handler_impls! {
+    () => |index, events, ops| ();
+    (Index) => |index, events, ops| (index);
+    (Events) => |index, events, ops| (events);
+    (Ops) => |index, events, ops| (ops);
+    (Index, Events) => |index, events, ops| (index, events);
+    (Index, Ops) => |index, events, ops| (index, ops);
+    (Events, Ops) => |index, events, ops| (events, ops);
+    (Index, Events, Ops) => |index, events, ops| (index, events, ops);
+}
+
+/// What a handler returns: `()`, or `Result<(), E>` whose error goes to
+/// `handler_error` or to [`handler_failed`].
+pub trait Outcome {
+    /// `Infallible` for `()`.
+    type Error: core::fmt::Display;
+    /// The result as a `Result`.
+    fn into_result(self) -> Result<(), Self::Error>;
+}
+
+impl Outcome for () {
+    type Error = core::convert::Infallible;
+    #[inline(always)]
+    fn into_result(self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+impl<E: core::fmt::Display> Outcome for Result<(), E> {
+    type Error = E;
+    #[inline(always)]
+    fn into_result(self) -> Result<(), E> {
+        self
+    }
+}
+
+/// What a derived `process` does with a handler's error when the type has
+/// no `handler_error` method: logs it through `log` with the `log`
+/// feature, and writes it to standard error without it. The subscriber
+/// stays registered.
+#[cold]
+#[inline(never)]
+pub fn handler_failed<T: ?Sized>(event: &str, index: usize, error: &dyn core::fmt::Display) {
+    #[cfg(feature = "log")]
+    log::error!(
+        "{}: handler of `{}` (index {}) failed: {}",
+        core::any::type_name::<T>(),
+        event,
+        index,
+        error
+    );
+    #[cfg(not(feature = "log"))]
+    eprintln!(
+        "{}: handler of `{}` (index {}) failed: {}",
+        core::any::type_name::<T>(),
+        event,
+        index,
+        error
+    );
+}

@@ -83,7 +83,16 @@ pub(crate) struct Registry {
     fds: FdTable<FdSlot>,
     /// Indexed by owner slot: the fds that subscriber registered.
     owned: Vec<Vec<RawFd>>,
+    /// Indexed by owner slot: the subscriber is derived, so data at or
+    /// above [`DERIVED_DATA`] belongs to its generated code, and a hand
+    /// registration may not use it.
+    derived: Vec<bool>,
 }
+
+/// The first data value of the range a derived subscriber's generated
+/// code registers its fds with; hand registrations of that subscriber
+/// stay below it, so they can never reach a derived handler.
+pub const DERIVED_DATA: u32 = 1 << 31;
 
 fn key(fd: RawFd, generation: u32) -> u64 {
     (u64::from(generation) << 32) | u64::from(fd as u32)
@@ -117,6 +126,7 @@ impl Registry {
             epoll: Epoll::new()?,
             fds: FdTable::new(),
             owned: Vec::new(),
+            derived: Vec::new(),
         })
     }
 
@@ -144,7 +154,26 @@ impl Registry {
         let index = owner as usize;
         if self.owned.len() <= index {
             self.owned.resize_with(index + 1, Vec::new);
+            self.derived.resize(index + 1, false);
         }
+        self.derived[index] = false;
+    }
+
+    /// Marks `owner` as derived: from now on its hand registrations may
+    /// not use data at or above [`DERIVED_DATA`].
+    pub(crate) fn reserve_derived_data(&mut self, owner: OwnerSlot) {
+        if let Some(derived) = self.derived.get_mut(owner as usize) {
+            *derived = true;
+        }
+    }
+
+    /// Refuses a hand registration's data that lies in the derived range
+    /// of a derived subscriber.
+    pub(crate) fn check_hand_data(&self, owner: OwnerSlot, data: u32) -> Result<()> {
+        if data >= DERIVED_DATA && self.derived.get(owner as usize) == Some(&true) {
+            return Err(Error::DataReserved);
+        }
+        Ok(())
     }
 
     pub(crate) fn fds_of(&self, owner: OwnerSlot) -> &[RawFd] {

@@ -166,3 +166,16 @@ pub fn set_fd_limit(pid: libc::pid_t, limit: libc::rlimit) {
     let result = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &limit, std::ptr::null_mut()) };
     assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
+
+/// The data a derived subscriber registers element `index` of its
+/// `#[event]` number `position` (from 0) with, as the derive documents it:
+/// the top bit set, the position in the next 7 bits, the index below.
+pub const fn derived_element_tag(position: u32, index: u32) -> u32 {
+    0x8000_0000 | (position << 24) | index
+}
+
+/// The data of a derived subscriber's `#[event]` number `position` that
+/// watches one fd.
+pub const fn derived_tag(position: u32) -> u32 {
+    derived_element_tag(position, 0)
+}

@@ -14,7 +14,7 @@ use event_manager::{
     Error, EventManager, EventOps, EventSet, EventSubscriber, Events, MutEventSubscriber,
     SubscriberOps,
 };
-use event_manager_tests::{eventfd, ready_eventfd};
+use event_manager_tests::{derived_tag, eventfd, ready_eventfd};
 use vmm_sys_util::eventfd::EventFd;
 
 /// What a handler saw: which handler, and the event it got.
@@ -74,7 +74,7 @@ impl AsMut<Log> for Device {
 }
 
 #[test]
-fn each_fd_reaches_its_own_handler_with_its_attribute_position_as_data() {
+fn each_fd_reaches_its_own_handler_with_its_attribute_position_in_the_data() {
     let (device, mut peer) = Device::new();
     let fds = (
         device.kick.as_raw_fd(),
@@ -97,7 +97,11 @@ fn each_fd_reaches_its_own_handler_with_its_attribute_position_as_data() {
         .collect();
     assert_eq!(
         seen,
-        [("kick", fds.0, 0), ("conn", fds.1, 1), ("level", fds.2, 2)]
+        [
+            ("kick", fds.0, derived_tag(0)),
+            ("conn", fds.1, derived_tag(1)),
+            ("level", fds.2, derived_tag(2))
+        ]
     );
     assert!(log
         .iter()
@@ -142,7 +146,10 @@ fn error_and_hang_up_reach_the_handler_of_their_fd() {
     let log = take_log(&mut manager, id);
     assert_eq!(log.len(), 1);
     let (name, events) = log[0];
-    assert_eq!((name, events.fd(), events.data()), ("conn", conn_fd, 1));
+    assert_eq!(
+        (name, events.fd(), events.data()),
+        ("conn", conn_fd, derived_tag(1))
+    );
     assert!(
         events.event_set().contains(EventSet::HANG_UP),
         "{:?}",
@@ -162,16 +169,15 @@ struct Attaching {
     log: Log,
 }
 
-/// The position of `conn`'s `#[event]` attribute.
-const CONN_TAG: u32 = 1;
+/// The data of `conn`'s registration: the derived tag of the second
+/// `#[event]`.
+const CONN_TAG: u32 = derived_tag(1);
 
 impl Attaching {
     fn on_attach(&mut self, _events: Events, ops: &mut EventOps) {
         self.attach.read().unwrap();
-        let conn = self.pending.take().unwrap();
-        ops.add(Events::with_data(&conn, CONN_TAG, EventSet::IN))
-            .unwrap();
-        self.conn = Some(conn);
+        self.conn = self.pending.take();
+        self.attach_conn(ops).unwrap();
     }
 
     fn on_conn(&mut self, events: Events, ops: &mut EventOps) {
@@ -180,8 +186,7 @@ impl Attaching {
             let conn = self.conn.as_ref().unwrap();
             let mut byte = [0; 1];
             (&*conn).read_exact(&mut byte).unwrap();
-            ops.modify(Events::with_data(conn, events.data(), EventSet::OUT))
-                .unwrap();
+            self.set_conn_interest(ops, EventSet::OUT).unwrap();
         }
     }
 }
@@ -339,7 +344,10 @@ fn container_keys_init_hook_fallback_and_init_error() {
     let first_log = take_log(&mut manager, first);
     let second_log = take_log(&mut manager, second);
     assert_eq!(first_log.len(), 1);
-    assert_eq!((first_log[0].0, first_log[0].1.data()), ("taken", 0));
+    assert_eq!(
+        (first_log[0].0, first_log[0].1.data()),
+        ("taken", derived_tag(0))
+    );
     assert_eq!(second_log.len(), 1);
     assert_eq!(
         (second_log[0].0, second_log[0].1.data()),

@@ -18,9 +18,12 @@ impl Inner {
 #[event(fd = queues[index], handler = on_queue)] // not a constant index
 #[event(fd = make_fd(), handler = on_made)] // not a path from a field
 #[event(fd = self)]
+#[event(fd = nested[..][..], handler = on_nested)] // two `[..]`
+#[event(fd = self[..], handler = on_all)] // `[..]` on the whole subscriber
 struct Device {
     inner: Inner,
     queues: Vec<EventFd>,
+    nested: Vec<Vec<EventFd>>,
     index: usize,
 }
 
