@@ -3,9 +3,11 @@
 //!
 //! The server is a single subscriber: the listener, a signalfd and an
 //! optional "load finished" eventfd are fields with an `#[event]`
-//! attribute each; every accepted connection is registered from a handler
-//! with a data tag of its own (its slot in the connection table) and
-//! reaches the `fallback` method. Sockets are non-blocking; a connection
+//! attribute each, and one more `#[event]` covers the connection table,
+//! a `Vec` of slots: an accepted connection takes a free slot and is
+//! attached with the generated `attach_connections(slot, ...)`, and its
+//! events reach `on_connection` with the slot's index. No data tag is
+//! written by hand. Sockets are non-blocking; a connection
 //! asks for `OUT` only while some of its bytes wait to be written back,
 //! and stops reading while too many do, so a slow reader neither spins
 //! the loop nor grows the server's memory.

@@ -1,19 +1,17 @@
 //! The echo server: one subscriber for the listener, the stop fds and every
-//! connection, written with `#[derive(MutEventSubscriber)]`.
+//! connection, written with `#[derive(MutEventSubscriber)]`. The
+//! connections are one `#[event]` over a `Vec` of slots: no data tag is
+//! written by hand, and the handler gets the slot's index.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::io::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use event_manager_examples::{set_nonblocking, signal_name, StopSignals};
 use vmm_sys_util::eventfd::EventFd;
 use vmm_sys_util::timerfd::TimerFd;
-
-/// The data tag of connection slot 0; slot `n` uses `FIRST_CONNECTION + n`.
-/// Events with a tag that is not one of the `#[event]` attributes' go to
-/// the `fallback` method.
-const FIRST_CONNECTION: u32 = 4;
 
 /// How long accepting pauses when the process is out of fds or memory.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -40,13 +38,14 @@ pub struct ServerStats {
 #[event(fd = signals, handler = on_signal)]
 #[event(fd = load_done, handler = on_load_done)]
 #[event(fd = accept_retry, handler = on_accept_retry)]
-#[subscriber(fallback = on_connection)]
+#[event(fd = connections[..], handler = on_connection)]
 pub struct EchoServer {
     listener: TcpListener,
     signals: StopSignals,
     /// Written by the built-in load when its clients are done.
     load_done: Option<EventFd>,
-    /// `connections[n]` is registered with the tag `FIRST_CONNECTION + n`.
+    /// Open connections; a closed one leaves `None` until a new one
+    /// takes its slot.
     connections: Vec<Option<Connection>>,
     free_slots: Vec<usize>,
     /// False while accept fails for lack of fds or memory; a closed
@@ -69,6 +68,12 @@ struct Connection {
     /// The peer shut down its sending side (a read returned 0).
     peer_done: bool,
     interest: EventSet,
+}
+
+impl AsRawFd for Connection {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
 }
 
 /// Why a connection ended.
@@ -115,7 +120,7 @@ impl EchoServer {
         self.connections.iter().flatten().count()
     }
 
-    fn on_accept(&mut self, _events: Events, ops: &mut EventOps) {
+    fn on_accept(&mut self, ops: &mut EventOps) {
         loop {
             let (stream, peer) = match self.listener.accept() {
                 Ok(accepted) => accepted,
@@ -167,7 +172,7 @@ impl EchoServer {
         }
     }
 
-    fn on_accept_retry(&mut self, _events: Events, ops: &mut EventOps) {
+    fn on_accept_retry(&mut self, ops: &mut EventOps) {
         match self.accept_retry.wait() {
             Ok(_) => self.resume_accepting(ops),
             // Re-armed or disarmed since epoll reported it.
@@ -180,12 +185,6 @@ impl EchoServer {
         stream.set_nonblocking(true)?;
         stream.set_nodelay(true)?;
         let slot = self.free_slots.pop().unwrap_or(self.connections.len());
-        let tag = u32::try_from(slot)
-            .ok()
-            .and_then(|slot| slot.checked_add(FIRST_CONNECTION))
-            .ok_or_else(|| io::Error::other("no data tag left for another connection"))?;
-        ops.add(Events::with_data(&stream, tag, EventSet::IN))
-            .map_err(|err| io::Error::other(format!("register the socket: {err}")))?;
         let connection = Connection {
             stream,
             peer,
@@ -199,14 +198,18 @@ impl EchoServer {
         } else {
             self.connections[slot] = Some(connection);
         }
+        if let Err(err) = self.attach_connections(slot, ops) {
+            self.connections[slot] = None;
+            self.free_slots.push(slot);
+            return Err(io::Error::other(format!("register the socket: {err}")));
+        }
         if self.log_connections {
             eprintln!("echo: connection {slot} from {peer} opened");
         }
         Ok(())
     }
 
-    fn on_connection(&mut self, events: Events, ops: &mut EventOps) {
-        let slot = events.data().wrapping_sub(FIRST_CONNECTION) as usize;
+    fn on_connection(&mut self, slot: usize, events: Events, ops: &mut EventOps) {
         let Some(Some(connection)) = self.connections.get_mut(slot) else {
             return;
         };
@@ -216,26 +219,32 @@ impl EchoServer {
             Err(closed) => return self.close(slot, closed, ops),
         };
         self.stats.bytes_echoed += echoed as u64;
-        let interest = connection.wanted_interest();
-        if interest != connection.interest {
-            let change = Events::with_data(&connection.stream, events.data(), interest);
-            match ops.modify(change) {
-                Ok(()) => connection.interest = interest,
-                Err(err) => {
-                    let err = io::Error::other(format!("change the interest: {err}"));
-                    self.close(slot, Closed::Failed(err), ops);
+        let (current, wanted) = (connection.interest, connection.wanted_interest());
+        if wanted == current {
+            return;
+        }
+        match self.set_connections_interest(slot, ops, wanted) {
+            Ok(()) => {
+                if let Some(connection) = &mut self.connections[slot] {
+                    connection.interest = wanted;
                 }
+            }
+            Err(err) => {
+                let err = io::Error::other(format!("change the interest: {err}"));
+                self.close(slot, Closed::Failed(err), ops);
             }
         }
     }
 
     fn close(&mut self, slot: usize, closed: Closed, ops: &mut EventOps) {
+        // Deregistered while the slot still holds the socket: the
+        // generated method reads the fd from it.
+        if let Err(err) = self.detach_connections(slot, ops) {
+            eprintln!("echo: cannot unregister connection {slot}: {err}");
+        }
         let Some(connection) = self.connections[slot].take() else {
             return;
         };
-        if let Err(err) = ops.remove(Events::empty(&connection.stream)) {
-            eprintln!("echo: cannot unregister connection {slot}: {err}");
-        }
         let peer = connection.peer;
         // Closed before it is logged: whoever reads the log may count the
         // server's fds next.
@@ -257,7 +266,7 @@ impl EchoServer {
         self.resume_accepting(ops);
     }
 
-    fn on_signal(&mut self, _events: Events, _ops: &mut EventOps) {
+    fn on_signal(&mut self) {
         match self.signals.take() {
             Ok(Some(signal)) => self.stopped_by = Some(signal_name(signal)),
             Ok(None) => {}
@@ -265,7 +274,7 @@ impl EchoServer {
         }
     }
 
-    fn on_load_done(&mut self, _events: Events, _ops: &mut EventOps) {
+    fn on_load_done(&mut self) {
         self.stopped_by = Some("the end of the load");
     }
 }
