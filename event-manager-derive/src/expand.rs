@@ -102,18 +102,20 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
     });
     let handler_signature = quote!(fn(#self_type, #krate::Events, &mut #krate::EventOps<'_>));
     let data = local("data");
-    let arms = plan.watches.iter().map(|watch| {
-        let position = Literal::u32_suffixed(watch.base >> INDEX_BITS);
-        let index = match watch.source {
-            WatchSource::Each { .. } => {
-                let mask = Literal::u32_suffixed((1 << INDEX_BITS) - 1);
-                quote!((#data & #mask) as usize)
-            }
-            _ => quote!(0usize),
-        };
-        let call = handler_call(watch, kind, plan, &index);
-        quote!(#position => #call,)
-    });
+    let arms = plan
+        .watches
+        .iter()
+        .filter(|watch| !matches!(watch.source, WatchSource::Each { .. }))
+        .map(|watch| {
+            let base = Literal::u32_suffixed(watch.base);
+            let call = handler_call(watch, kind, plan, &quote!(0usize));
+            quote!(#base => #call,)
+        });
+    let collections: Vec<_> = plan
+        .watches
+        .iter()
+        .filter(|watch| matches!(watch.source, WatchSource::Each { .. }))
+        .collect();
     let fallback = match &plan.fallback {
         Some(method) => checked_call(
             method,
@@ -122,6 +124,20 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         ),
         None => quote!({}),
     };
+    // A collection's arm subtracts its first tag and compares: the
+    // difference is the index, with nothing left to mask (measured the
+    // cheapest of the forms tried, BENCHMARKS.md).
+    let rel = local("rel");
+    let fallback = collections.iter().rev().fold(fallback, |otherwise, watch| {
+        let base = Literal::u32_suffixed(watch.base);
+        let limit = Literal::u32_suffixed(1 << INDEX_BITS);
+        let call = handler_call(watch, kind, plan, &quote!(#rel as usize));
+        quote! {{
+            let #rel = #data.wrapping_sub(#base);
+            if #rel < #limit #call else #otherwise
+        }}
+    });
+
     // `before` sees every event first and may skip it; `after` runs once
     // each event has been handled. Without them, `process` is the bare
     // `match`.
@@ -145,7 +161,6 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         );
         quote!(#call;)
     });
-    let index_bits = Literal::u32_suffixed(INDEX_BITS);
     let handler_trait = local("Handler");
 
     quote! {
@@ -162,10 +177,12 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
                 use #krate::__private::Handler as #handler_trait;
                 #before
                 // Derived tags are `DERIVED_DATA | position << INDEX_BITS |
-                // index`, and hand registrations stay below `DERIVED_DATA`:
-                // the top 8 bits name the `#[event]`, or the fallback.
+                // index`, and hand registrations stay below `DERIVED_DATA`.
+                // One-fd `#[event]`s are matched by their whole tag; each
+                // collection by the range of its tags, whose offset is the
+                // index; anything else is the fallback's.
                 let #data = #krate::Events::data(&#events);
-                match #data >> #index_bits {
+                match #data {
                     #(#arms)*
                     _ => #fallback,
                 }

@@ -39,6 +39,18 @@ fn derived_against_hand_written(c: &mut Criterion) {
     group.bench_function("derived", |b| {
         b.iter(|| black_box(derived.run().expect("run")))
     });
+    drop(derived);
+
+    let mut hand_written_queues = manager(triple::HandWrittenQueues::new);
+    group.bench_function("hand_written_queues", |b| {
+        b.iter(|| black_box(hand_written_queues.run().expect("run")))
+    });
+    drop(hand_written_queues);
+
+    let mut derived_queues = manager(triple::DerivedQueues::new);
+    group.bench_function("derived_queues", |b| {
+        b.iter(|| black_box(derived_queues.run().expect("run")))
+    });
     group.finish();
 }
 

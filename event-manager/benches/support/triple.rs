@@ -79,3 +79,51 @@ impl MutEventSubscriber for HandWritten {
         }
     }
 }
+
+/// The three eventfds as a collection: one `#[event]` over a `Vec`, one
+/// method given the index.
+#[derive(MutEventSubscriber)]
+#[event(fd = queues[..], handler = on_queue)]
+pub struct DerivedQueues {
+    queues: Vec<EventFd>,
+    counts: [u64; 3],
+}
+
+impl DerivedQueues {
+    pub fn new() -> Self {
+        DerivedQueues {
+            queues: vec![ready_eventfd(), ready_eventfd(), ready_eventfd()],
+            counts: [0; 3],
+        }
+    }
+
+    fn on_queue(&mut self, index: usize, events: Events) {
+        black_box(events);
+        self.counts[index] += 1;
+    }
+}
+
+/// The same collection by hand: the element's index is its data tag.
+pub struct HandWrittenQueues(DerivedQueues);
+
+impl HandWrittenQueues {
+    pub fn new() -> Self {
+        HandWrittenQueues(DerivedQueues::new())
+    }
+}
+
+impl MutEventSubscriber for HandWrittenQueues {
+    fn init(&mut self, ops: &mut EventOps) {
+        for (tag, fd) in (0..).zip(&self.0.queues) {
+            ops.add(Events::with_data(fd, tag, EventSet::IN))
+                .expect("register");
+        }
+    }
+
+    fn process(&mut self, events: Events, _ops: &mut EventOps) {
+        let index = events.data() as usize;
+        if index < self.0.queues.len() {
+            self.0.on_queue(index, events);
+        }
+    }
+}

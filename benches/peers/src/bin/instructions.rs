@@ -15,9 +15,10 @@
 //! it (`CARGO_TARGET_DIR` included). It writes no file.
 //!
 //! The loops: `floor`, `ours`, `ours-shared`, `theirs` and `theirs-shared`
-//! (200 always-ready eventfds), and `hand-written` and `derived` (64
-//! subscribers with three always-ready eventfds each). Run with `--help`
-//! for the flags.
+//! (200 always-ready eventfds), and `hand-written`, `derived`,
+//! `hand-written-queues` and `derived-queues` (64 subscribers with three
+//! always-ready eventfds each: three fields, or a `Vec` of three). Run
+//! with `--help` for the flags.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -32,7 +33,7 @@ mod triple;
 
 const TRIPLES: usize = 64;
 
-const LOOPS: [&str; 7] = [
+const LOOPS: [&str; 9] = [
     "floor",
     "ours",
     "ours-shared",
@@ -40,6 +41,8 @@ const LOOPS: [&str; 7] = [
     "theirs-shared",
     "hand-written",
     "derived",
+    "hand-written-queues",
+    "derived-queues",
 ];
 
 const USAGE: &str = "\
@@ -57,7 +60,8 @@ for HIGH runs and prints (instructions at HIGH - instructions at LOW) /
   --help            print this text
 
 LOOP: floor, ours, ours-shared, theirs, theirs-shared (200 always-ready
-eventfds), hand-written, derived (64 subscribers, three eventfds each).
+eventfds), hand-written, derived, hand-written-queues, derived-queues (64
+subscribers, three eventfds each: three fields, or a Vec of three).
 ";
 
 fn triples<T: MutEventSubscriber>(make: impl Fn() -> T) -> event_manager::EventManager<T> {
@@ -80,6 +84,8 @@ fn run_loop(name: &str, runs: usize) -> usize {
         "theirs-shared" => Box::new(dispatch::theirs_shared(&raw, Handler::Count)),
         "hand-written" => Box::new(triples(triple::HandWritten::new)),
         "derived" => Box::new(triples(triple::Derived::new)),
+        "hand-written-queues" => Box::new(triples(triple::HandWrittenQueues::new)),
+        "derived-queues" => Box::new(triples(triple::DerivedQueues::new)),
         other => fail(&format!("unknown loop {other}")),
     };
     let mut events = 0;
