@@ -80,7 +80,7 @@ pub(crate) fn interest(watch: &Watch, krate: &Path) -> TokenStream {
 /// `Option<RawFd>`: a scalar watch's fd now, or `None`.
 pub(crate) fn scalar_fd(watch: &Watch, krate: &Path) -> TokenStream {
     match &watch.source {
-        WatchSource::Field { member, optional } => field_fd(member, *optional),
+        WatchSource::Field { member, optional } => field_fd(member, *optional, krate),
         WatchSource::Path(expr) => value_fd(&from_self(expr), first_span(expr), krate),
         // Collections read one element at a time: `element_fd`.
         WatchSource::Each { .. } => quote!(::core::option::Option::None),
@@ -125,14 +125,14 @@ pub(crate) fn element_fd(watch: &Watch, index: &TokenStream, krate: &Path) -> To
 
 /// A field's fd. The tokens are located at the field, so that a field
 /// that is not an fd is reported there.
-fn field_fd(member: &Member, optional: bool) -> TokenStream {
+fn field_fd(member: &Member, optional: bool, krate: &Path) -> TokenStream {
     let field_span = at(member.span());
     let member = relocated(member, field_span);
     if optional {
         let source = local_at("source", field_span);
         quote_spanned! {field_span=>
             match &self.#member {
-                ::core::option::Option::Some(#source) => ::core::option::Option::Some(
+                ::core::option::Option::Some(#source) => #krate::__private::field_fd(
                     ::std::os::unix::io::AsRawFd::as_raw_fd(#source),
                 ),
                 ::core::option::Option::None => ::core::option::Option::None,
@@ -140,7 +140,7 @@ fn field_fd(member: &Member, optional: bool) -> TokenStream {
         }
     } else {
         quote_spanned! {field_span=>
-            ::core::option::Option::Some(::std::os::unix::io::AsRawFd::as_raw_fd(&self.#member))
+            #krate::__private::field_fd(::std::os::unix::io::AsRawFd::as_raw_fd(&self.#member))
         }
     }
 }

@@ -182,6 +182,14 @@ pub mod fd_source {
     }
 }
 
+/// A field's fd as a derived `init` reads it: a negative number (an
+/// `AsRawFd` type that holds no fd, say a rate limiter without a timer)
+/// is "no fd", and nothing is registered.
+#[inline(always)]
+pub fn field_fd(fd: std::os::unix::io::RawFd) -> Option<std::os::unix::io::RawFd> {
+    (fd >= 0).then_some(fd)
+}
+
 /// What a derived `attach_<name>` returns when its source holds no fd
 /// (`None`, or a negative number): the error epoll gives for a negative fd.
 #[cold]

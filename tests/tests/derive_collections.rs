@@ -443,3 +443,52 @@ fn the_interest_may_be_an_expression() {
         [EventSet::OUT]
     );
 }
+
+/// A rate limiter that limits nothing has no timer: its fd is -1.
+struct Limiter(Option<EventFd>);
+
+impl AsRawFd for Limiter {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.0.as_ref().map_or(-1, AsRawFd::as_raw_fd)
+    }
+}
+
+#[derive(MutEventSubscriber)]
+#[event(fd = limiter)]
+#[event(fd = spare)]
+struct Limited {
+    limiter: Limiter,
+    spare: Option<Limiter>,
+    fired: u32,
+}
+
+impl Limited {
+    fn on_limiter(&mut self) {
+        self.fired += 1;
+    }
+    fn on_spare(&mut self) {}
+}
+
+#[test]
+fn a_field_whose_fd_is_negative_is_not_registered() {
+    let mut manager = EventManager::new().unwrap();
+    // Before the fix, `init` asked epoll for fd -1 and panicked.
+    let id = manager.add_subscriber(Limited {
+        limiter: Limiter(None),
+        spare: Some(Limiter(None)),
+        fired: 0,
+    });
+    let placeholder = Limited {
+        limiter: Limiter(None),
+        spare: None,
+        fired: 0,
+    };
+    with_ops(&mut manager, id, placeholder, |limited, ops| {
+        assert_eq!(limited.detach_limiter(ops), Err(Error::FdNotRegistered));
+        assert_eq!(limited.detach_spare(ops), Err(Error::FdNotRegistered));
+        limited.limiter = Limiter(Some(ready_eventfd()));
+        limited.attach_limiter(ops).unwrap();
+    });
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(manager.subscriber_mut(id).unwrap().fired, 1);
+}
