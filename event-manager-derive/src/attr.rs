@@ -55,8 +55,8 @@ pub(crate) enum Source {
     Path {
         expr: Box<Expr>,
         root: Option<Member>,
-        /// The last step's name when it is a named field (`tap` in
-        /// `inner.tap`), for the default handler name.
+        /// The name for the default handler and methods (see
+        /// `last_name`).
         last: Option<Ident>,
     },
     /// `fd = queues[..]`, `fd = queues[..].eventfd`: every element of a
@@ -324,14 +324,7 @@ fn fd_value(value: Expr) -> syn::Result<Source> {
                  or `fd = inner.queues[..].eventfd`",
             ));
         };
-        let last = match &collection {
-            Expr::Field(access) => match &access.member {
-                Member::Named(name) => Some(name.clone()),
-                Member::Unnamed(_) => None,
-            },
-            Expr::Path(_) => single_ident(&collection).cloned(),
-            _ => None,
-        };
+        let last = last_name(&collection);
         return Ok(Source::Each {
             collection: Box::new(collection),
             element: element.map(Box::new),
@@ -340,13 +333,7 @@ fn fd_value(value: Expr) -> syn::Result<Source> {
         });
     }
     if let Some(root) = path_root(&value) {
-        let last = match &value {
-            Expr::Field(access) => match &access.member {
-                Member::Named(name) => Some(name.clone()),
-                Member::Unnamed(_) => None,
-            },
-            _ => None,
-        };
+        let last = last_name(&value);
         return Ok(Source::Path {
             expr: Box::new(value),
             root,
@@ -390,6 +377,29 @@ fn fd_value(value: Expr) -> syn::Result<Source> {
             .to_owned(),
     };
     Err(syn::Error::new_spanned(value, hint))
+}
+
+/// The name a source path gives its handler and methods by default: its
+/// last named field (`tap` in `inner.tap`, `vm` in `vm.exit_evt()`), or
+/// for a path without one, its last method (`exit_evt` in
+/// `self.exit_evt()`).
+fn last_name(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Field(access) => match &access.member {
+            Member::Named(name) => Some(name.clone()),
+            Member::Unnamed(_) => last_name(&access.base),
+        },
+        Expr::MethodCall(call) => last_name(&call.receiver).or_else(|| Some(call.method.clone())),
+        Expr::Index(index) => last_name(&index.expr),
+        Expr::Paren(paren) => last_name(&paren.expr),
+        Expr::Group(group) => last_name(&group.expr),
+        Expr::Path(path) => path
+            .path
+            .get_ident()
+            .filter(|name| *name != "self")
+            .cloned(),
+        _ => None,
+    }
 }
 
 /// `a[..]`: the index that means "every element".

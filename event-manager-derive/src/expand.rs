@@ -141,25 +141,29 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
     // `before` sees every event first and may skip it; `after` runs once
     // each event has been handled. Without them, `process` is the bare
     // `match`.
+    // A generic parameter is not reborrowed on its own.
+    let this = match kind {
+        Kind::Mut => quote!(&mut *self),
+        Kind::Shared => quote!(self),
+    };
+    let (before_trait, after_trait) = (local("Before"), local("After"));
     let before = plan.before.as_ref().map(|method| {
-        let call = checked_call(
-            method,
-            quote!(fn(#self_type, #krate::Events, &mut #krate::EventOps<'_>) -> bool),
-            quote!(self, #events, #ops),
-        );
-        quote! {
-            if !#call {
+        let span = at(method.span());
+        let method = respanned(method, span);
+        let hook = fd::local_at("Before", span);
+        quote_spanned! {span=>
+            if !#hook::<#self_type, _>::call(Self::#method, #this, #events, #ops) {
                 return;
             }
         }
     });
     let after = plan.after.as_ref().map(|method| {
-        let call = checked_call(
-            method,
-            quote!(fn(#self_type, &mut #krate::EventOps<'_>)),
-            quote!(self, #ops),
-        );
-        quote!(#call;)
+        let span = at(method.span());
+        let method = respanned(method, span);
+        let hook = fd::local_at("After", span);
+        quote_spanned! {span=>
+            #hook::<#self_type, _>::call(Self::#method, #this, #ops);
+        }
     });
     let handler_trait = local("Handler");
 
@@ -174,7 +178,9 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
 
             fn process(#receiver, #events: #krate::Events, #ops: &mut #krate::EventOps<'_>) {
                 #[allow(unused_imports)]
-                use #krate::__private::Handler as #handler_trait;
+                use #krate::__private::{
+                    After as #after_trait, Before as #before_trait, Handler as #handler_trait,
+                };
                 #before
                 // Derived tags are `DERIVED_DATA | position << INDEX_BITS |
                 // index`, and hand registrations stay below `DERIVED_DATA`.

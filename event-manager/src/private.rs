@@ -458,3 +458,81 @@ pub fn handler_failed<T: ?Sized>(event: &str, index: usize, error: &dyn core::fm
         error
     );
 }
+
+/// A method that can be the `before` hook: `&mut self` (or `&self`), then,
+/// in this order and each only if the method uses it, the `Events` and the
+/// `EventOps`; returning whether the event goes on to its handler.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the `before` hook",
+    label = "this method's parameters or return type do not fit `before`",
+    note = "`before` takes `&mut self` (`&self` for `EventSubscriber`), then, in this order and \
+            only those it uses, `events: Events` and `ops: &mut EventOps`, and returns `bool`: \
+            `false` skips the event"
+)]
+pub trait Before<Receiver, Params> {
+    /// Calls the method with the parameters it takes.
+    fn call(self, receiver: Receiver, events: crate::Events, ops: &mut crate::EventOps<'_>)
+        -> bool;
+}
+
+/// A method that can be the `after` hook: `&mut self` (or `&self`), then
+/// the `EventOps` if it uses them; returning nothing.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the `after` hook",
+    label = "this method's parameters or return type do not fit `after`",
+    note = "`after` takes `&mut self` (`&self` for `EventSubscriber`), then `ops: &mut EventOps` \
+            if it uses them, and returns nothing"
+)]
+pub trait After<Receiver, Params> {
+    /// Calls the method with the parameters it takes.
+    fn call(self, receiver: Receiver, ops: &mut crate::EventOps<'_>);
+}
+
+macro_rules! hook_impls {
+    ($trait:ident -> $output:ty { $(($($param:ident),*) => |$events:ident, $ops:ident| ($($argument:ident),*);)* }) => {$(
+        impl<Receiver, Method> $trait<Receiver, ($(params::$param,)*)> for Method
+        where
+            Method: FnOnce(Receiver $(, handler_impls!(@type $param))*) -> $output,
+        {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn call(
+                self,
+                receiver: Receiver,
+                $events: crate::Events,
+                $ops: &mut crate::EventOps<'_>,
+            ) -> $output {
+                self(receiver $(, $argument)*)
+            }
+        }
+    )*};
+}
+
+hook_impls! {
+    Before -> bool {
+        () => |events, ops| ();
+        (Events) => |events, ops| (events);
+        (Ops) => |events, ops| (ops);
+        (Events, Ops) => |events, ops| (events, ops);
+    }
+}
+
+macro_rules! after_impls {
+    ($(($($param:ident),*) => |$ops:ident| ($($argument:ident),*);)*) => {$(
+        impl<Receiver, Method> After<Receiver, ($(params::$param,)*)> for Method
+        where
+            Method: FnOnce(Receiver $(, handler_impls!(@type $param))*),
+        {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn call(self, receiver: Receiver, $ops: &mut crate::EventOps<'_>) {
+                self(receiver $(, $argument)*)
+            }
+        }
+    )*};
+}
+
+after_impls! {
+    () => |ops| ();
+    (Ops) => |ops| (ops);
+}

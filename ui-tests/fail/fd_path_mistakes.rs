@@ -14,7 +14,7 @@ impl Inner {
 
 #[derive(MutEventSubscriber)]
 #[event(fd = missing.tap)] // no such field
-#[event(fd = inner.tap())] // a method: no name for a handler
+#[event(fd = self.0)] // no name to make a handler name from
 #[event(fd = queues[index], handler = on_queue)] // not a constant index
 #[event(fd = make_fd(), handler = on_made)] // not a path from a field
 #[event(fd = self)]

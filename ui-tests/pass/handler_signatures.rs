@@ -1,12 +1,12 @@
 //! Every parameter list a handler may have, with and without an index,
-//! returning `()` or a `Result`.
+//! returning `()` or a `Result`, and hooks that take only `&mut self`.
 use event_manager::{EventOps, Events, MutEventSubscriber};
 use std::collections::VecDeque;
 use std::fmt;
 use vmm_sys_util::eventfd::EventFd;
 
 #[derive(MutEventSubscriber)]
-#[subscriber(handler_error = on_error)]
+#[subscriber(handler_error = on_error, before = keep, after = done)]
 #[event(fd = a)]
 #[event(fd = b)]
 #[event(fd = c)]
@@ -35,6 +35,10 @@ struct Queue {
 trait Stream: std::os::unix::io::AsRawFd {}
 
 impl Device {
+    fn keep(&mut self) -> bool {
+        true
+    }
+    fn done(&mut self) {}
     fn on_a(&mut self) {}
     fn on_b(&mut self, _events: Events) -> Result<(), std::io::Error> {
         Ok(())
