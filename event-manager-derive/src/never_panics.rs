@@ -189,6 +189,16 @@ fn valid_subscriber() -> impl Strategy<Value = String> {
                     attrs.push_str("#[subscriber(bound = \"T: Send, T: Sync\")]\n");
                 }
             }
+            if !tuple {
+                // A collection and an interest expression.
+                attrs.push_str(
+                    "#[event(fd = queues[..], set = self.interest(), handler = handle_queue)]\n",
+                );
+                body.push("queues: Vec<Option<EventFd>>".into());
+                if hooks > 1 {
+                    attrs.push_str("#[subscriber(handler_error = on_error)]\n");
+                }
+            }
             if plain_field {
                 body.push(if tuple {
                     "u64".into()
@@ -248,6 +258,7 @@ const KEYS: &[&str] = &[
     "bound",
     "for",
     "init_error",
+    "handler_error",
     "crate",
     "sett",
     "Fd",
@@ -296,6 +307,19 @@ const VALUES: &[&str] = &[
     "inner.tap",
     "queues[0]",
     "queues[i]",
+    "queues[..]",
+    "queues[..].eventfd",
+    "queues[..][..]",
+    "queues[..].fd()[0]",
+    "queues[1..]",
+    "queues[..=2]",
+    "self[..]",
+    "self.queues[..]",
+    "(queues)[..]",
+    "[..]",
+    "..",
+    "self.backend.interest()",
+    "EventSet::IN | EventSet::OUT",
     "vm.exit_evt()",
     "self.kick",
     "self.0",
