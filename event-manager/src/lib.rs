@@ -191,7 +191,8 @@
 //!   `MutEventSubscriber` in this scope".
 //! - `log` (off by default): `#[subscriber(init_error = "log")]` on a
 //!   derived subscriber logs a failed registration through the `log` crate
-//!   and goes on, instead of panicking.
+//!   and goes on, instead of panicking; errors that derived handlers
+//!   return go to `log::error!` instead of stderr.
 //! - `remote_endpoint` (off by default): `EventManager::remote_endpoint`
 //!   and `RemoteEndpoint`, and the error variants `ChannelSend`,
 //!   `ChannelRecv` and `EventFd`.

@@ -896,12 +896,9 @@ macro_rules! queues_behaviour {
 mod derived_queues {
     use super::*;
 
-    // `fd = self.limiter`, not `fd = limiter`: a bare field is registered
-    // even when its `as_raw_fd()` is negative, and `init` then panics with
-    // EBADF; a path skips a negative fd.
     #[derive(MutEventSubscriber)] // [rd]
     #[event(fd = queues[..].eventfd, handler = on_queue)] // [rd]
-    #[event(fd = self.limiter)] // [rd]
+    #[event(fd = limiter)] // [rd]
     struct Device {
         queues: Vec<Queue>,
         limiter: RateLimiter,
