@@ -81,3 +81,87 @@ fn dispatching_ready_events_does_not_allocate() {
     assert_eq!(dispatched, 20_000);
     assert_eq!(during, 0, "run allocated {during} times");
 }
+
+/// A derived subscriber using everything on the dispatch path: a
+/// one-fd source, a collection with `None` slots, hooks, a handler that
+/// returns `Result` and one that changes interest through a generated
+/// method.
+#[derive(MutEventSubscriber)]
+#[subscriber(before = before, after = after, handler_error = on_error)]
+#[event(fd = control)]
+#[event(fd = queues[..], handler = on_queue)]
+#[event(fd = writable, set = self.interest, handler = on_writable)]
+struct Derived {
+    control: EventFd,
+    queues: Vec<Option<EventFd>>,
+    writable: EventFd,
+    interest: EventSet,
+    handled: u64,
+    hooks: u64,
+    errors: u64,
+}
+
+impl Derived {
+    fn before(&mut self, events: Events) -> bool {
+        self.hooks += 1;
+        events.event_set().contains(EventSet::IN) || events.event_set().contains(EventSet::OUT)
+    }
+    fn after(&mut self) {
+        self.hooks += 1;
+    }
+    fn on_control(&mut self) {
+        self.handled += 1;
+    }
+    fn on_queue(&mut self, index: usize) -> Result<(), &'static str> {
+        self.handled += 1;
+        if index == 3 {
+            return Err("queue 3 fails on purpose");
+        }
+        Ok(())
+    }
+    fn on_writable(&mut self, ops: &mut EventOps) {
+        self.handled += 1;
+        self.set_writable_interest(ops, EventSet::OUT).unwrap();
+    }
+    fn on_error(
+        &mut self,
+        _source: &'static str,
+        _index: usize,
+        _error: &dyn std::fmt::Display,
+        _ops: &mut EventOps,
+    ) {
+        self.errors += 1;
+    }
+}
+
+#[test]
+fn dispatching_to_a_derived_subscriber_does_not_allocate() {
+    let mut manager = EventManager::new().unwrap();
+    let queues = (0..8)
+        .map(|index| (index != 5).then(ready_eventfd))
+        .collect();
+    let id = manager.add_subscriber(Derived {
+        control: ready_eventfd(),
+        queues,
+        writable: EventFd::new(0).unwrap(),
+        interest: EventSet::OUT,
+        handled: 0,
+        hooks: 0,
+        errors: 0,
+    });
+    // One fd, seven queues (one slot is `None`), one writable eventfd.
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 9);
+
+    let before = allocations();
+    let mut dispatched = 0;
+    for _ in 0..100 {
+        dispatched += manager.run_with_timeout(1000).unwrap();
+    }
+    let during = allocations() - before;
+    assert_eq!(dispatched, 900);
+    assert_eq!(during, 0, "run allocated {during} times");
+    let derived = manager.subscriber_mut(id).unwrap();
+    assert_eq!(derived.handled, 909);
+    assert_eq!(derived.hooks, 2 * 909);
+    assert_eq!(derived.errors, 101);
+}
