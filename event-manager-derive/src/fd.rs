@@ -107,7 +107,7 @@ pub(crate) fn element_fd(watch: &Watch, index: &TokenStream, krate: &Path) -> To
     };
     let span = at(first_span(collection));
     let all = from_self(collection);
-    let placeholder = local(crate::attr::ELEMENT);
+    let placeholder = local(crate::source::ELEMENT);
     let (value, value_span) = match element {
         Some(path) => (path.to_token_stream(), first_span(path)),
         None => (quote!(*#placeholder), first_span(collection)),

@@ -19,9 +19,11 @@ mod attr;
 mod errors;
 mod expand;
 mod fd;
+mod flags;
 mod methods;
 #[cfg(test)]
 mod never_panics;
+mod source;
 mod valid;
 
 use proc_macro::TokenStream;

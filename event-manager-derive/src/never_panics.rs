@@ -118,7 +118,7 @@ fn check_output(output: TokenStream, source: &str) -> Result<Expansion, TestCase
 // ---- well-formed subscribers ----
 
 /// Every flag but `EXCLUSIVE` (which allows few companions). Written out
-/// rather than taken from `valid::FLAGS`, so that a flag dropped from the
+/// rather than taken from `flags::FLAGS`, so that a flag dropped from the
 /// derive's table fails this test.
 const VALID_FLAGS: &[&str] = &[
     "IN",

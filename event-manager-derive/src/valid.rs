@@ -6,29 +6,13 @@
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, LitStr, Member, Path, Type, WherePredicate};
+use syn::{Expr, Ident, Member, Path, Type, WherePredicate};
 
 use crate::ast::Input;
-use crate::attr::{InitError, Interest, Source};
+use crate::attr::{InitError, Interest};
 use crate::errors::Errors;
-
-/// The flags `set` accepts: the `EventSet` constants, by name.
-pub(crate) const FLAGS: [&str; 10] = [
-    "IN",
-    "OUT",
-    "ERROR",
-    "READ_HANG_UP",
-    "HANG_UP",
-    "EDGE_TRIGGERED",
-    "ONE_SHOT",
-    "PRIORITY",
-    "WAKE_UP",
-    "EXCLUSIVE",
-];
-
-/// The flags the kernel accepts beside `EXCLUSIVE` (`epoll_ctl(2)`).
-const EXCLUSIVE_COMPANIONS: [&str; 6] =
-    ["IN", "OUT", "ERROR", "HANG_UP", "EDGE_TRIGGERED", "WAKE_UP"];
+use crate::flags::flags;
+use crate::source::Source;
 
 /// The first data tag of the derived range (the runtime's
 /// `__private::DERIVED_DATA`): derived tags are `DERIVED_DATA | position
@@ -70,11 +54,11 @@ pub(crate) enum WatchSource {
     /// A field, spanned at the `fd = ...` value; `optional` when it is
     /// written `Option<T>`.
     Field { member: Member, optional: bool },
-    /// A path from a field or `self` (see `attr::Source::Path`), whose
+    /// A path from a field or `self` (see `source::Source::Path`), whose
     /// value's type decides how its fd is read.
     Path(Box<Expr>),
     /// Every element of a collection (from a field or `self`); `element`
-    /// is the path from the placeholder `attr::ELEMENT` to the fd.
+    /// is the path from the placeholder `source::ELEMENT` to the fd.
     Each {
         collection: Box<Expr>,
         element: Option<Box<Expr>>,
@@ -197,7 +181,7 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                 let text = match &element {
                     Some(element) => {
                         let path = expr_text(element);
-                        let rest = path.strip_prefix(crate::attr::ELEMENT).unwrap_or(&path);
+                        let rest = path.strip_prefix(crate::source::ELEMENT).unwrap_or(&path);
                         format!("{}[..]{rest}", expr_text(&collection))
                     }
                     None => format!("{}[..]", expr_text(&collection)),
@@ -446,95 +430,4 @@ fn unknown_field(ident: &Ident, member: &Member, fields: &[crate::ast::Field]) -
         ),
     };
     syn::Error::new(member.span(), message)
-}
-
-/// The kernel's names of the flags, for users who write those.
-const KERNEL_NAMES: [(&str, &str); 10] = [
-    ("EPOLLIN", "IN"),
-    ("EPOLLOUT", "OUT"),
-    ("EPOLLERR", "ERROR"),
-    ("EPOLLRDHUP", "READ_HANG_UP"),
-    ("EPOLLHUP", "HANG_UP"),
-    ("EPOLLET", "EDGE_TRIGGERED"),
-    ("EPOLLONESHOT", "ONE_SHOT"),
-    ("EPOLLPRI", "PRIORITY"),
-    ("EPOLLWAKEUP", "WAKE_UP"),
-    ("EPOLLEXCLUSIVE", "EXCLUSIVE"),
-];
-
-/// The flag a misspelled one most likely means: another case, or the
-/// kernel's `EPOLL...` name.
-fn suggestion(name: &str) -> Option<&'static str> {
-    FLAGS
-        .iter()
-        .copied()
-        .find(|flag| flag.eq_ignore_ascii_case(name))
-        .or_else(|| {
-            KERNEL_NAMES
-                .iter()
-                .find(|(kernel, _)| kernel.eq_ignore_ascii_case(name))
-                .map(|(_, flag)| *flag)
-        })
-}
-
-/// Splits `"IN | EDGE_TRIGGERED"` into `EventSet` constant names, or
-/// reports every bad flag in it.
-pub(crate) fn flags(set: &LitStr, errors: &mut Errors) -> Option<Vec<Ident>> {
-    let text = set.value();
-    let expected = FLAGS.map(|flag| format!("`{flag}`")).join(", ");
-    let fail =
-        |errors: &mut Errors, message: String| errors.push(syn::Error::new(set.span(), message));
-    if text.trim().is_empty() {
-        fail(
-            errors,
-            format!("`set` names no flag, expected flags joined by `|` from {expected}"),
-        );
-        return None;
-    }
-    let mut names: Vec<&str> = Vec::new();
-    let mut bad = false;
-    for name in text.split('|').map(str::trim) {
-        if name.is_empty() {
-            fail(
-                errors,
-                format!("empty flag in `set = \"{text}\"`: join flags with single `|`"),
-            );
-        } else if !FLAGS.contains(&name) {
-            let hint = suggestion(name)
-                .map(|flag| format!(" (did you mean `{flag}`?)"))
-                .unwrap_or_default();
-            fail(
-                errors,
-                format!("unknown flag `{name}` in `set`{hint}, expected one of {expected}"),
-            );
-        } else if names.contains(&name) {
-            fail(errors, format!("flag `{name}` appears twice in `set`"));
-        } else {
-            names.push(name);
-            continue;
-        }
-        bad = true;
-    }
-    let exclusive_with = names
-        .iter()
-        .find(|name| !EXCLUSIVE_COMPANIONS.contains(name) && **name != "EXCLUSIVE");
-    if let (true, Some(other)) = (names.contains(&"EXCLUSIVE"), exclusive_with) {
-        fail(
-            errors,
-            format!(
-                "the kernel refuses `EXCLUSIVE` together with `{other}` (EINVAL); beside `EXCLUSIVE`, \
-                 `set` may hold `IN`, `OUT`, `ERROR`, `HANG_UP`, `EDGE_TRIGGERED` and `WAKE_UP`"
-            ),
-        );
-        bad = true;
-    }
-    if bad {
-        return None;
-    }
-    Some(
-        names
-            .into_iter()
-            .map(|name| Ident::new(name, set.span()))
-            .collect(),
-    )
 }
