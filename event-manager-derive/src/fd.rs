@@ -168,8 +168,7 @@ fn value_fd(value: &TokenStream, span: Span, krate: &Path) -> TokenStream {
     quote! {
         {
             use #krate::__private::fd_source::{
-                BoxFd as _, DirectFd as _, NotAnFd as _, NumberFd as _, OptionBoxFd as _,
-                OptionFd as _, OptionRefFd as _, RefFd as _, RefOptionFd as _,
+                DirectFd as _, InnerFd as _, NotAnFd as _, OuterFd as _,
             };
             #wrap.#fd_of()
         }

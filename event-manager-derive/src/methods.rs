@@ -6,7 +6,7 @@
 //! connection) without writing its data tag.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::DeriveInput;
 
 use crate::expand::inherent_header;
@@ -157,7 +157,7 @@ fn collection_methods(
     );
     let span = fd::at(fd::first_span(collection));
     let count_fn = fd::tokens_at(&quote!(#krate::__private::Collection::count), span);
-    let count = quote!(#count_fn(&#collection));
+    let count = quote_spanned!(span=> #count_fn(&#collection));
     quote! {
         #[doc = #attach_doc]
         #vis fn #attach(

@@ -78,79 +78,73 @@ pub mod fd_source {
         }
     }
 
-    /// `&T` with `T: AsRawFd`, `&dyn Trait` with `AsRawFd` as supertrait.
-    pub trait RefFd {
-        fn fd_of(&self) -> Option<RawFd>;
+    /// The values of the second probe, each with its own impl, so that a
+    /// value whose type is unknown (after an earlier error) meets one
+    /// candidate here instead of several:
+    /// `&T` with `T: AsRawFd` (also `&dyn Trait` with `AsRawFd` as
+    /// supertrait), `Box<dyn Trait>`, a bare fd number (`RawFd`, as an
+    /// `as_raw_fd()` call returns it) and `Option<T>` with `T: AsRawFd`.
+    pub trait Outer {
+        fn raw(&self) -> Option<RawFd>;
     }
-    impl<T: AsRawFd + ?Sized> RefFd for &&Wrap<'_, &T> {
-        fn fd_of(&self) -> Option<RawFd> {
-            non_negative(self.0.as_raw_fd())
+    impl<T: AsRawFd + ?Sized> Outer for &T {
+        fn raw(&self) -> Option<RawFd> {
+            non_negative((**self).as_raw_fd())
         }
     }
-
-    /// `Box<dyn Trait>` with `AsRawFd` as supertrait.
-    pub trait BoxFd {
-        fn fd_of(&self) -> Option<RawFd>;
-    }
-    impl<T: AsRawFd + ?Sized> BoxFd for &&Wrap<'_, Box<T>> {
-        fn fd_of(&self) -> Option<RawFd> {
-            non_negative((**self.0).as_raw_fd())
+    impl<T: AsRawFd + ?Sized> Outer for Box<T> {
+        fn raw(&self) -> Option<RawFd> {
+            non_negative((**self).as_raw_fd())
         }
     }
-
-    /// A bare fd number (`RawFd`), as returned by an `as_raw_fd()` call.
-    pub trait NumberFd {
-        fn fd_of(&self) -> Option<RawFd>;
-    }
-    impl NumberFd for &&Wrap<'_, RawFd> {
-        fn fd_of(&self) -> Option<RawFd> {
-            non_negative(*self.0)
+    impl Outer for RawFd {
+        fn raw(&self) -> Option<RawFd> {
+            non_negative(*self)
         }
     }
-
-    /// `Option<T>` with `T: AsRawFd`.
-    pub trait OptionFd {
-        fn fd_of(&self) -> Option<RawFd>;
-    }
-    impl<T: AsRawFd> OptionFd for &&Wrap<'_, Option<T>> {
-        fn fd_of(&self) -> Option<RawFd> {
-            self.0
-                .as_ref()
+    impl<T: AsRawFd> Outer for Option<T> {
+        fn raw(&self) -> Option<RawFd> {
+            self.as_ref()
                 .and_then(|source| non_negative(source.as_raw_fd()))
         }
     }
-
-    /// `Option<&T>`, as returned by a method.
-    pub trait OptionRefFd {
+    pub trait OuterFd {
         fn fd_of(&self) -> Option<RawFd>;
     }
-    impl<T: AsRawFd + ?Sized> OptionRefFd for &Wrap<'_, Option<&T>> {
+    impl<T: Outer + ?Sized> OuterFd for &&Wrap<'_, T> {
         fn fd_of(&self) -> Option<RawFd> {
-            self.0.and_then(|source| non_negative(source.as_raw_fd()))
+            self.0.raw()
         }
     }
 
-    /// `Option<Box<dyn Trait>>`.
-    pub trait OptionBoxFd {
-        fn fd_of(&self) -> Option<RawFd>;
+    /// The values of the third probe, the same way: `Option<&T>` as a
+    /// method returns it, `Option<Box<dyn Trait>>`, and `&Option<T>`.
+    pub trait Inner {
+        fn raw(&self) -> Option<RawFd>;
     }
-    impl<T: AsRawFd + ?Sized> OptionBoxFd for &Wrap<'_, Option<Box<T>>> {
-        fn fd_of(&self) -> Option<RawFd> {
-            self.0
-                .as_deref()
+    impl<T: AsRawFd + ?Sized> Inner for Option<&T> {
+        fn raw(&self) -> Option<RawFd> {
+            self.and_then(|source| non_negative(source.as_raw_fd()))
+        }
+    }
+    impl<T: AsRawFd + ?Sized> Inner for Option<Box<T>> {
+        fn raw(&self) -> Option<RawFd> {
+            self.as_deref()
                 .and_then(|source| non_negative(source.as_raw_fd()))
         }
     }
-
-    /// `&Option<T>`, as returned by a method.
-    pub trait RefOptionFd {
+    impl<T: AsRawFd> Inner for &Option<T> {
+        fn raw(&self) -> Option<RawFd> {
+            self.as_ref()
+                .and_then(|source| non_negative(source.as_raw_fd()))
+        }
+    }
+    pub trait InnerFd {
         fn fd_of(&self) -> Option<RawFd>;
     }
-    impl<T: AsRawFd> RefOptionFd for &Wrap<'_, &Option<T>> {
+    impl<T: Inner + ?Sized> InnerFd for &Wrap<'_, T> {
         fn fd_of(&self) -> Option<RawFd> {
-            self.0
-                .as_ref()
-                .and_then(|source| non_negative(source.as_raw_fd()))
+            self.0.raw()
         }
     }
 
