@@ -135,7 +135,7 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         let limit = Literal::usize_suffixed(1 << INDEX_BITS);
         let call = handler_call(watch, kind, plan, &quote!(#rel));
         quote! {{
-            let #rel = (#data as usize).wrapping_sub(#base);
+            let #rel = (#data as ::core::primitive::usize).wrapping_sub(#base);
             if #rel < #limit #call else #otherwise
         }}
     });
@@ -239,8 +239,8 @@ fn handler_call(watch: &Watch, kind: Kind, plan: &Plan, index: &TokenStream) -> 
                 method,
                 quote!(fn(
                     #self_type,
-                    &'static str,
-                    usize,
+                    &'static ::core::primitive::str,
+                    ::core::primitive::usize,
                     &dyn ::core::fmt::Display,
                     &mut #krate::EventOps<'_>,
                 )),
@@ -254,7 +254,7 @@ fn handler_call(watch: &Watch, kind: Kind, plan: &Plan, index: &TokenStream) -> 
     };
     quote! {
         {
-            let #position: usize = #index;
+            let #position: ::core::primitive::usize = #index;
             let #outcome = #call;
             if let ::core::result::Result::Err(#error) =
                 #krate::__private::Outcome::into_result(#outcome)
@@ -297,7 +297,7 @@ fn on_registration_error(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream 
         Some(InitError::Method(method)) => {
             let call = checked_call(
                 method,
-                quote!(fn(#self_type, &'static str, #krate::Error)),
+                quote!(fn(#self_type, &'static ::core::primitive::str, #krate::Error)),
                 quote!(self, #field_name, #error),
             );
             quote!(#call;)
@@ -361,8 +361,8 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
             quote! {
                 {
                     let #interest = #interest_value;
-                    let #count: usize = #count_value;
-                    let mut #index: usize = 0;
+                    let #count: ::core::primitive::usize = #count_value;
+                    let mut #index: ::core::primitive::usize = 0;
                     while #index < #count {
                         let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
                         let #registered = match #fd {

@@ -22,13 +22,23 @@ pub(crate) fn at(span: Span) -> Span {
 
 /// A local binding of the generated code, out of the user's reach.
 pub(crate) fn local(name: &str) -> Ident {
-    Ident::new(name, Span::mixed_site())
+    Ident::new(&format!("{LOCAL_PREFIX}{name}"), Span::mixed_site())
 }
 
 /// A local binding of the generated code that rustc reports at `span`.
 pub(crate) fn local_at(name: &str, span: Span) -> Ident {
-    Ident::new(name, Span::mixed_site().located_at(span))
+    Ident::new(
+        &format!("{LOCAL_PREFIX}{name}"),
+        Span::mixed_site().located_at(span),
+    )
 }
+
+/// What every name the generated code binds starts with. Mixed-site
+/// hygiene keeps a binding apart from the user's variables, but not from
+/// the user's items: a lower-case `const error` in scope would turn a
+/// binding named `error` into a constant pattern. No item of the user's
+/// is expected to start with this.
+const LOCAL_PREFIX: &str = "__em_";
 
 /// A path of the generated code (the runtime crate's, say) with every
 /// token reported at `span`, so that an error about the expression it
@@ -107,7 +117,7 @@ pub(crate) fn element_fd(watch: &Watch, index: &TokenStream, krate: &Path) -> To
     };
     let span = at(first_span(collection));
     let all = from_self(collection);
-    let placeholder = local(crate::source::ELEMENT);
+    let placeholder = Ident::new(crate::source::ELEMENT, Span::mixed_site());
     let (value, value_span) = match element {
         Some(path) => (path.to_token_stream(), first_span(path)),
         None => (quote!(*#placeholder), first_span(collection)),

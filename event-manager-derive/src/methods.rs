@@ -162,7 +162,7 @@ fn collection_methods(
         #[doc = #attach_doc]
         #vis fn #attach(
             &self,
-            #index: usize,
+            #index: ::core::primitive::usize,
             #ops: &mut #krate::EventOps<'_>,
         ) -> #krate::Result<()> {
             let #interest = #interest_value;
@@ -198,7 +198,7 @@ fn collection_methods(
         #[doc = #detach_doc]
         #vis fn #detach(
             &self,
-            #index: usize,
+            #index: ::core::primitive::usize,
             #ops: &mut #krate::EventOps<'_>,
         ) -> #krate::Result<()> {
             let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
@@ -228,7 +228,7 @@ fn collection_methods(
         #[doc = #interest_doc]
         #vis fn #set_interest(
             &self,
-            #index: usize,
+            #index: ::core::primitive::usize,
             #ops: &mut #krate::EventOps<'_>,
             #interest: #krate::EventSet,
         ) -> #krate::Result<()> {

@@ -31,9 +31,10 @@ pub(crate) enum Source {
     },
 }
 
-/// The name the generated code gives each collection element, with
-/// mixed-site hygiene so that it can never meet a name of the user's.
-pub(crate) const ELEMENT: &str = "element";
+/// The name the generated code gives each collection element: mixed-site
+/// hygiene keeps it apart from the user's variables, and the prefix (see
+/// `fd::local`) from the user's items.
+pub(crate) const ELEMENT: &str = "__em_element";
 
 /// Looks through the invisible groups that `macro_rules!` puts around
 /// fragments it passes on, so a derive inside a macro reads the same.

@@ -547,3 +547,79 @@ fn derived_and_hand_written_subscribers_mix_behind_box_dyn() {
         assert_eq!(seen, [round, 2 * round, 3 * round]);
     }
 }
+
+/// Items of the user's named like the generated code's bindings do not
+/// change what it does: with a constant `error` of the same type in scope,
+/// a failed registration still reaches `init_error`, and with a constant
+/// `data`, events still reach their handlers.
+mod hygiene {
+    #![allow(non_upper_case_globals)]
+
+    use event_manager::{Error, EventManager, MutEventSubscriber, SubscriberOps};
+    use std::fs::File;
+    use vmm_sys_util::eventfd::EventFd;
+
+    const error: Error = Error::InvalidId;
+    const data: u32 = 0;
+    const index: usize = 0;
+
+    #[derive(MutEventSubscriber)]
+    #[subscriber(init_error = on_init_error)]
+    #[event(fd = regular_file)]
+    #[event(fd = kick)]
+    #[event(fd = queues[..], handler = on_queue)]
+    struct Device {
+        regular_file: File,
+        kick: EventFd,
+        queues: Vec<EventFd>,
+        init_errors: Vec<(&'static str, Error)>,
+        kicks: u64,
+        queue_kicks: Vec<usize>,
+    }
+
+    impl Device {
+        fn on_init_error(&mut self, source: &'static str, failure: Error) {
+            self.init_errors.push((source, failure));
+        }
+        fn on_regular_file(&mut self) {
+            self.kicks += 1000; // never: the file is not registered
+        }
+        fn on_kick(&mut self) {
+            self.kicks += self.kick.read().unwrap();
+        }
+        fn on_queue(&mut self, queue: usize) {
+            self.queues[queue].read().unwrap();
+            self.queue_kicks.push(queue);
+        }
+    }
+
+    #[test]
+    fn constants_named_like_the_generated_bindings_change_nothing() {
+        let mut manager = EventManager::new().unwrap();
+        let device = Device {
+            // epoll refuses a regular file (EPERM), an error that is not
+            // the constant `error`.
+            regular_file: File::open(std::env::current_exe().unwrap()).unwrap(),
+            kick: EventFd::new(0).unwrap(),
+            queues: vec![EventFd::new(0).unwrap(), EventFd::new(0).unwrap()],
+            init_errors: Vec::new(),
+            kicks: 0,
+            queue_kicks: Vec::new(),
+        };
+        let id = manager.add_subscriber(device);
+        let device = manager.subscriber_mut(id).unwrap();
+        assert_eq!(device.init_errors.len(), 1);
+        let (source, failure) = device.init_errors[0];
+        assert_eq!(source, "regular_file");
+        assert!(matches!(failure, Error::Epoll(errno) if errno.errno() == libc::EPERM));
+        assert_ne!(failure, error);
+        assert_eq!((data, index), (0, 0));
+
+        device.kick.write(2).unwrap();
+        device.queues[1].write(1).unwrap();
+        assert_eq!(manager.run().unwrap(), 2);
+        let device = manager.subscriber_mut(id).unwrap();
+        assert_eq!(device.kicks, 2);
+        assert_eq!(device.queue_kicks, [1]);
+    }
+}
