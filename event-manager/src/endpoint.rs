@@ -7,9 +7,9 @@
 
 use std::io;
 use std::os::unix::io::AsRawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
-use std::thread;
 
 use vmm_sys_util::epoll::{ControlOperation, Epoll, EpollEvent, EventSet};
 use vmm_sys_util::errno::Error as Errno;
@@ -20,10 +20,40 @@ use crate::{Error, EventManager, MutEventSubscriber, Result, SubscriberOps};
 
 type Request<S> = Box<dyn FnOnce(&mut dyn SubscriberOps<Subscriber = S>) + Send>;
 
+/// A request on its way to the loop. Dropping one unserved (the manager
+/// went away first) must never unwind: the channel drops its queued
+/// requests one after the other, and a panic in the drop of a value that
+/// one of them captured would stop that walk, leaving the requests behind
+/// it, with the reply senders their callers wait on, in a channel that the
+/// callers' own endpoints keep alive.
+struct Queued<S>(Option<Request<S>>);
+
+impl<S> Queued<S> {
+    fn run(mut self, ops: &mut dyn SubscriberOps<Subscriber = S>) {
+        if let Some(request) = self.0.take() {
+            request(ops);
+        }
+    }
+}
+
+impl<S> Drop for Queued<S> {
+    fn drop(&mut self) {
+        if let Some(request) = self.0.take() {
+            // A panic here is the captured value's; it has nowhere better
+            // to go than away.
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(request)));
+        }
+    }
+}
+
 /// The manager's side: where requests arrive, and the eventfd that wakes it.
+///
+/// It is the manager's first field, so it is dropped first: every queued
+/// request is answered (its reply sender dropped) before any subscriber
+/// is dropped, whatever a subscriber's `Drop` does.
 pub(crate) struct Inbox<S> {
-    requests: Receiver<Request<S>>,
-    sender: Sender<Request<S>>,
+    requests: Receiver<Queued<S>>,
+    sender: Sender<Queued<S>>,
     wakeup: Arc<EventFd>,
 }
 
@@ -46,14 +76,19 @@ impl<S> Inbox<S> {
     }
 }
 
-/// Wakes the loop again if a request panics, so the requests queued behind
-/// it are served by the next `run` instead of waiting for another wake-up.
-struct RearmOnPanic<'a>(&'a EventFd);
+/// The wake-ups that `serve_requests` took from the eventfd and has not
+/// yet matched with a request. If a request panics, the drop writes them
+/// back, so the requests queued behind it are served by the next `run`
+/// instead of waiting for wake-ups that were already consumed.
+struct UnservedWakeups<'a> {
+    wakeup: &'a EventFd,
+    count: u64,
+}
 
-impl Drop for RearmOnPanic<'_> {
+impl Drop for UnservedWakeups<'_> {
     fn drop(&mut self) {
-        if thread::panicking() {
-            let _ = self.0.write(1);
+        if self.count > 0 {
+            let _ = self.wakeup.write(self.count);
         }
     }
 }
@@ -93,19 +128,45 @@ impl<S: MutEventSubscriber> EventManager<S> {
         }
     }
 
-    /// Runs every queued request; called after a batch's subscriber events.
-    pub(crate) fn serve_requests(&mut self) -> Result<()> {
-        // Consume the wake-up before draining: a request queued after the
-        // drain writes the eventfd again and is served by a later run.
-        match self.inbox.wakeup.read() {
-            Ok(_) => {}
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-            Err(err) => return Err(Error::EventFd(Errno::from(err))),
-        }
-        let wakeup = Arc::clone(&self.inbox.wakeup);
-        let _rearm = RearmOnPanic(&wakeup);
+    /// Runs every queued request, whatever the eventfd says (tests that
+    /// serve a request before its wake-up is written).
+    #[cfg(test)]
+    fn serve_requests_without_wakeups(&mut self) {
         while let Ok(request) = self.inbox.requests.try_recv() {
-            request(self);
+            request.run(self);
+        }
+    }
+
+    /// Runs the queued requests whose wake-ups it reads from the eventfd;
+    /// called after a batch's subscriber events.
+    ///
+    /// Every request is followed by one write of 1 to the eventfd, so the
+    /// counter read here bounds the requests that were queued before: it
+    /// serves at most that many. A request queued meanwhile (one that
+    /// queues another, say) leaves its wake-up in the eventfd, and the next
+    /// `run` serves it without blocking, after that run's subscriber events.
+    /// Draining until the queue is empty instead would never end while each
+    /// request queues the next. A `kick` is a wake-up without a request; it
+    /// lets at most one request be served a run early.
+    pub(crate) fn serve_requests(&mut self) -> Result<()> {
+        let count = match self.inbox.wakeup.read() {
+            Ok(count) => count,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(err) => return Err(Error::EventFd(Errno::from(err))),
+        };
+        let wakeup = Arc::clone(&self.inbox.wakeup);
+        let mut unserved = UnservedWakeups {
+            wakeup: &wakeup,
+            count,
+        };
+        while unserved.count > 0 {
+            let Ok(request) = self.inbox.requests.try_recv() else {
+                // Wake-ups of kicks, or of requests that were served early.
+                unserved.count = 0;
+                break;
+            };
+            unserved.count -= 1;
+            request.run(self);
         }
         Ok(())
     }
@@ -113,8 +174,10 @@ impl<S: MutEventSubscriber> EventManager<S> {
 
 /// Sends work to an [`EventManager`] from any thread.
 ///
-/// Cloning gives another handle to the same manager. Every method fails
-/// with [`Error::ChannelSend`] once the manager is dropped.
+/// Cloning gives another handle to the same manager. Once the manager is
+/// dropped, every method fails with [`Error::ChannelSend`], and the requests
+/// it had not served are dropped (a waiting `call_blocking` gets
+/// [`Error::ChannelRecv`]).
 ///
 /// The endpoint holds the manager's wake-up eventfd through a weak
 /// reference, upgraded only for the instant of a write, so dropping the
@@ -137,7 +200,7 @@ impl<S: MutEventSubscriber> EventManager<S> {
 /// assert_eq!(manager.run().unwrap(), 1);
 /// ```
 pub struct RemoteEndpoint<S> {
-    requests: Sender<Request<S>>,
+    requests: Sender<Queued<S>>,
     wakeup: Weak<EventFd>,
 }
 
@@ -162,9 +225,12 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     /// Runs `f` on the manager's thread and waits for its result.
     ///
     /// Errors of the endpoint itself reach the caller through `E: From<Error>`:
-    /// [`Error::ChannelSend`] if the manager is gone, [`Error::ChannelRecv`]
-    /// if it was dropped before running `f`, or if `f` panicked (the panic
-    /// itself propagates out of the loop thread's `run`).
+    /// [`Error::ChannelSend`] if the manager was gone before `f` could be
+    /// queued, [`Error::ChannelRecv`] if it was dropped with `f` still
+    /// queued, or if `f` panicked (the panic itself propagates out of the
+    /// loop thread's `run`). Once `f` is queued, the answer is what the
+    /// loop did with it: if `f` ran, its result reaches the caller even
+    /// when the manager is dropped right after.
     ///
     /// Calling it from the thread that runs the loop deadlocks: that thread
     /// would wait for itself. Use [`fire`](Self::fire) there.
@@ -200,11 +266,33 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
         O: Send + 'static,
         E: From<Error> + Send + 'static,
     {
+        self.call_blocking_pausing(f, || {})
+    }
+
+    /// `call_blocking`, with `pause` run between queueing the request and
+    /// waking the loop (tests put the race there).
+    fn call_blocking_pausing<F, O, E>(
+        &self,
+        f: F,
+        pause: impl FnOnce(),
+    ) -> std::result::Result<O, E>
+    where
+        F: FnOnce(&mut dyn SubscriberOps<Subscriber = S>) -> std::result::Result<O, E>
+            + Send
+            + 'static,
+        O: Send + 'static,
+        E: From<Error> + Send + 'static,
+    {
         let (reply, answer) = mpsc::sync_channel(1);
-        self.send(Box::new(move |ops| {
-            // The caller may have stopped waiting; nothing to do then.
-            let _ = reply.send(f(ops));
-        }))?;
+        self.send(
+            Box::new(move |ops| {
+                // The caller may have stopped waiting; nothing to do then.
+                let _ = reply.send(f(ops));
+            }),
+            pause,
+        )?;
+        // Once queued, the answer is the reply: the request's result, or,
+        // if the manager dropped the request unserved, `ChannelRecv`.
         answer.recv().map_err(|_| E::from(Error::ChannelRecv))?
     }
 
@@ -212,6 +300,15 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     ///
     /// It does not wait, so it is also fine to call from the loop's own
     /// thread, for example from a subscriber's `process`.
+    ///
+    /// `Ok` means that `f` is queued: a later `run` calls it, unless the
+    /// manager is dropped first, which drops `f` unserved. `Err(ChannelSend)`
+    /// means the manager was already gone and `f` was dropped.
+    ///
+    /// `run` serves the requests whose wake-ups it finds, so a closure that
+    /// fires another (a periodic task on the loop's thread) runs once per
+    /// `run`, after that run's subscriber events, and never keeps `run`
+    /// from returning.
     ///
     /// ```
     /// use std::sync::mpsc;
@@ -236,7 +333,7 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     where
         F: FnOnce(&mut dyn SubscriberOps<Subscriber = S>) + Send + 'static,
     {
-        self.send(Box::new(f))
+        self.send(Box::new(f), || {})
     }
 
     /// Wakes the loop: a blocked `run` returns after serving any queued
@@ -255,11 +352,19 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
             .map_err(|err| Error::EventFd(Errno::from(err)))
     }
 
-    fn send(&self, request: Request<S>) -> Result<()> {
+    /// Queues `request`, then wakes the loop. Only the queueing can fail:
+    /// once the request is in the queue, the manager either serves it or
+    /// drops it unserved, and a wake-up that fails changes neither. It
+    /// fails because the manager is gone (then it has served or dropped the
+    /// request already) or because the eventfd's counter is full (then the
+    /// loop is awake anyway).
+    fn send(&self, request: Request<S>, pause: impl FnOnce()) -> Result<()> {
         self.requests
-            .send(request)
+            .send(Queued(Some(request)))
             .map_err(|_| Error::ChannelSend)?;
-        self.kick()
+        pause();
+        let _ = self.kick();
+        Ok(())
     }
 }
 
@@ -352,4 +457,157 @@ mod tests {
     }
 
     use std::panic;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::thread;
+
+    #[test]
+    fn a_request_that_ran_answers_even_if_the_manager_drops_before_the_wake_up() {
+        let mut manager = EventManager::<Idle>::new().unwrap();
+        let id = manager.add_subscriber(Idle);
+        let endpoint = manager.remote_endpoint();
+        let manager = Mutex::new(Some(manager));
+        // Between queueing and waking: the loop serves the request, and the
+        // manager is dropped, so the wake-up finds no manager to wake.
+        let answer = endpoint.call_blocking_pausing(
+            move |ops| -> Result<Idle> { ops.remove_subscriber(id) },
+            || {
+                let mut manager = manager.lock().unwrap().take().unwrap();
+                manager.serve_requests_without_wakeups();
+                drop(manager);
+            },
+        );
+        assert!(answer.is_ok(), "the removed subscriber comes back");
+        assert_eq!(endpoint.kick(), Err(Error::ChannelSend));
+    }
+
+    #[test]
+    fn a_fired_request_that_ran_is_ok_even_if_the_manager_drops_before_the_wake_up() {
+        let manager = EventManager::<Idle>::new().unwrap();
+        let endpoint = manager.remote_endpoint();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&ran);
+        let manager = Mutex::new(Some(manager));
+        let fired = endpoint.send(
+            Box::new(move |_ops| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+            || {
+                let mut manager = manager.lock().unwrap().take().unwrap();
+                manager.serve_requests_without_wakeups();
+            },
+        );
+        assert_eq!(fired, Ok(()));
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+
+    /// Panics when dropped.
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("dropping this panics");
+        }
+    }
+
+    /// Runs `call_blocking` on another thread and returns once its request
+    /// is queued and its wake-up written, with the channel of its answer.
+    fn blocked_caller<S: MutEventSubscriber + 'static>(
+        manager: &EventManager<S>,
+    ) -> mpsc::Receiver<Result<()>> {
+        let endpoint = manager.remote_endpoint();
+        let (answered, answer) = mpsc::channel();
+        // Consume the wake-ups so far, so that the next one is the caller's.
+        let _ = manager.inbox.wakeup.read();
+        thread::spawn(move || {
+            let result = endpoint.call_blocking(|_ops| -> Result<()> { Ok(()) });
+            answered.send(result).unwrap();
+        });
+        wait_readable(&manager.inbox.wakeup);
+        answer
+    }
+
+    /// Generous: only a caller blocked for good takes that long.
+    const NEVER: std::time::Duration = std::time::Duration::from_secs(60);
+
+    #[test]
+    fn dropping_the_manager_answers_every_request_even_if_dropping_one_panics() {
+        let manager = EventManager::<Idle>::new().unwrap();
+        let endpoint = manager.remote_endpoint();
+        let value = PanicsOnDrop;
+        endpoint
+            .fire(move |_ops| {
+                let _keep = &value;
+            })
+            .unwrap();
+        let answer = blocked_caller(&manager);
+        // The drop of the captured value panics inside the manager's drop,
+        // and goes no further.
+        drop(manager);
+        assert_eq!(
+            answer
+                .recv_timeout(NEVER)
+                .expect("the caller is still blocked"),
+            Err(Error::ChannelRecv)
+        );
+    }
+
+    /// A subscriber that panics when dropped.
+    struct Doomed(#[allow(dead_code)] PanicsOnDrop);
+    impl MutEventSubscriber for Doomed {
+        fn init(&mut self, _ops: &mut EventOps) {}
+        fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+    }
+
+    #[test]
+    fn dropping_the_manager_answers_every_request_even_if_a_subscriber_panics_in_drop() {
+        let mut manager = EventManager::<Doomed>::new().unwrap();
+        manager.add_subscriber(Doomed(PanicsOnDrop));
+        let answer = blocked_caller(&manager);
+        let dropped = panic::catch_unwind(panic::AssertUnwindSafe(move || drop(manager)));
+        assert!(dropped.is_err(), "the subscriber's panic goes on");
+        assert_eq!(
+            answer
+                .recv_timeout(NEVER)
+                .expect("the caller is still blocked"),
+            Err(Error::ChannelRecv)
+        );
+    }
+
+    /// Always ready; counts its events.
+    struct Ready(EventFd, Arc<AtomicUsize>);
+    impl MutEventSubscriber for Ready {
+        fn init(&mut self, ops: &mut EventOps) {
+            ops.add(Events::new(&self.0, EventSet::IN)).unwrap();
+        }
+        fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Fires itself again each time it runs.
+    fn periodic(endpoint: RemoteEndpoint<Ready>, runs: Arc<AtomicUsize>) {
+        runs.fetch_add(1, Ordering::SeqCst);
+        let again = endpoint.clone();
+        endpoint.fire(move |_ops| periodic(again, runs)).unwrap();
+    }
+
+    #[test]
+    fn a_request_that_queues_another_runs_once_per_run_and_subscribers_still_get_events() {
+        let mut manager = EventManager::<Ready>::new().unwrap();
+        let ready = EventFd::new(0).unwrap();
+        ready.write(1).unwrap();
+        let events = Arc::new(AtomicUsize::new(0));
+        manager.add_subscriber(Ready(ready, Arc::clone(&events)));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let endpoint = manager.remote_endpoint();
+        periodic(endpoint, Arc::clone(&runs));
+        runs.store(0, Ordering::SeqCst);
+
+        for run in 1..=5 {
+            // The subscriber's event and the wake-up: it returns.
+            assert_eq!(manager.run_with_timeout(0), Ok(2));
+            assert_eq!(runs.load(Ordering::SeqCst), run);
+            assert_eq!(events.load(Ordering::SeqCst), run);
+        }
+    }
 }

@@ -74,6 +74,9 @@ struct SubscriberSlot<T> {
 /// assert_eq!(manager.remove_subscriber(id).unwrap().pings, 2);
 /// ```
 pub struct EventManager<T> {
+    /// First, so that it is dropped first (see `Inbox`).
+    #[cfg(feature = "remote_endpoint")]
+    pub(crate) inbox: crate::endpoint::Inbox<T>,
     manager_id: u64,
     subscribers: Vec<SubscriberSlot<T>>,
     free_slots: Vec<OwnerSlot>,
@@ -90,8 +93,6 @@ pub struct EventManager<T> {
     /// batch resumed after a panic still serves them).
     #[cfg(feature = "remote_endpoint")]
     endpoint_woken: bool,
-    #[cfg(feature = "remote_endpoint")]
-    pub(crate) inbox: crate::endpoint::Inbox<T>,
 }
 
 impl<T: MutEventSubscriber> EventManager<T> {
@@ -114,7 +115,8 @@ impl<T: MutEventSubscriber> EventManager<T> {
     /// events per `epoll_wait`; further ready events wait for the next `run`.
     ///
     /// Fails with [`Error::InvalidCapacity`] for 0 or more than
-    /// [`MAX_READY_EVENTS_CAPACITY`].
+    /// [`MAX_READY_EVENTS_CAPACITY`], and with [`Error::Epoll`] of `ENOMEM`
+    /// when the ready list (12 bytes per event) cannot be allocated.
     ///
     /// ```
     /// use event_manager::{Error, EventManager, MutEventSubscriber};
@@ -129,21 +131,28 @@ impl<T: MutEventSubscriber> EventManager<T> {
         if ready_events_capacity == 0 || ready_events_capacity > MAX_READY_EVENTS_CAPACITY {
             return Err(Error::InvalidCapacity);
         }
+        // The largest capacities take gigabytes: an allocation that fails
+        // is an error, not an abort.
+        let mut ready_events = Vec::new();
+        ready_events
+            .try_reserve_exact(ready_events_capacity)
+            .map_err(|_| Error::Epoll(Errno::new(libc::ENOMEM)))?;
+        ready_events.resize(ready_events_capacity, EpollEvent::default());
         let registry = Registry::new().map_err(|err| Error::Epoll(Errno::from(err)))?;
         #[cfg(feature = "remote_endpoint")]
         let inbox = crate::endpoint::Inbox::new(registry.epoll())?;
         Ok(EventManager {
+            #[cfg(feature = "remote_endpoint")]
+            inbox,
             manager_id: NEXT_MANAGER_ID.fetch_add(1, Ordering::Relaxed),
             subscribers: Vec::new(),
             free_slots: Vec::new(),
             registry,
-            ready_events: vec![EpollEvent::default(); ready_events_capacity],
+            ready_events,
             ready_len: 0,
             next_ready: 0,
             #[cfg(feature = "remote_endpoint")]
             endpoint_woken: false,
-            #[cfg(feature = "remote_endpoint")]
-            inbox,
         })
     }
 
