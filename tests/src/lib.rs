@@ -8,6 +8,7 @@ use event_manager::{EventOps, Events, MutEventSubscriber};
 use vmm_sys_util::eventfd::EventFd;
 
 mod example_process;
+pub mod model;
 
 pub use example_process::{example_binary, ExampleProcess, Finished};
 
