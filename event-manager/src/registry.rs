@@ -8,7 +8,19 @@
 //! its fd was removed (or closed, reopened under the same number and added
 //! again) carries an old generation and is dropped. Looking an event up is
 //! two indexed loads (`FdTable`) and a compare; no hashing, no scan.
+//!
+//! Generations are 32 bits and wrap. A key the kernel has forgotten may
+//! come back without harm; one it may still report must not. The kernel
+//! forgets a registration when `EPOLL_CTL_DEL` succeeds, or when the
+//! registered file is closed for good; it keeps reporting one whose fd was
+//! closed while a `dup` of it stays open, and no `epoll_ctl` can reach that
+//! registration any more. So whenever the table lets go of a registration
+//! that it could not delete (the fd was closed first), that generation is
+//! *held* for the fd number, and the number's later registrations skip it,
+//! however often the generation wraps. The held generations sit in a map
+//! off the dispatch path, empty unless a program closes registered fds.
 
+use std::collections::HashMap;
 use std::io;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -58,22 +70,42 @@ impl FdSlot {
         self.owner != NO_OWNER
     }
 
-    /// Ends the registration: no owner, and a new generation so that keys
-    /// the kernel still holds for it no longer resolve.
-    fn end(&mut self) {
+    /// Ends the registration: no owner, and a new generation, none of
+    /// `held`, so that keys the kernel may still hold no longer resolve.
+    fn end(&mut self, held: &[u32]) {
         self.owner = NO_OWNER;
-        self.generation = self.generation.wrapping_add(1);
+        self.generation = after(self.generation, held);
     }
 
     /// The generation a new registration of this fd number takes: the
     /// current one, or, if a registration still stands, the one `end` gives.
-    fn next_generation(&self) -> u32 {
+    fn next_generation(&self, held: &[u32]) -> u32 {
         if self.is_registered() {
-            self.generation.wrapping_add(1)
+            after(self.generation, held)
         } else {
             self.generation
         }
     }
+}
+
+/// The generations held for fd number `index`; without a hash when none
+/// is held anywhere, the usual case.
+#[inline]
+fn held_for(held: &HashMap<usize, Vec<u32>>, index: usize) -> &[u32] {
+    if held.is_empty() {
+        return &[];
+    }
+    held.get(&index).map_or(&[], Vec::as_slice)
+}
+
+/// The generation after `generation` that is not `held`. It ends: `held`
+/// grows by one per registration lost to a closed fd, far below 2^32.
+fn after(generation: u32, held: &[u32]) -> u32 {
+    let mut next = generation.wrapping_add(1);
+    while held.contains(&next) {
+        next = next.wrapping_add(1);
+    }
+    next
 }
 
 /// The epoll instance and who owns each fd registered with it.
@@ -87,6 +119,10 @@ pub(crate) struct Registry {
     /// above [`DERIVED_DATA`] belongs to its generated code, and a hand
     /// registration may not use it.
     derived: Vec<bool>,
+    /// By fd number: generations of registrations that ended without a
+    /// successful `EPOLL_CTL_DEL`, which the kernel may still report (see
+    /// the module's docs). Never given to a registration again.
+    held: HashMap<usize, Vec<u32>>,
 }
 
 /// The first data value of the range a derived subscriber's generated
@@ -127,6 +163,7 @@ impl Registry {
             fds: FdTable::new(),
             owned: Vec::new(),
             derived: Vec::new(),
+            held: HashMap::new(),
         })
     }
 
@@ -193,7 +230,8 @@ impl Registry {
         // takes the generation after it.
         let existing = self.fds.get(index);
         let stale = existing.is_some_and(FdSlot::is_registered);
-        let generation = existing.map_or(0, FdSlot::next_generation);
+        let held = self.held_at(index);
+        let generation = existing.map_or(0, |slot| slot.next_generation(held));
         // The kernel checks the fd before the table grows, so a bogus large
         // fd number cannot make us allocate.
         self.epoll
@@ -204,6 +242,9 @@ impl Registry {
             )
             .map_err(Error::from_epoll_ctl)?;
         if stale {
+            // The old registration's file was closed without a removal; if
+            // a dup keeps it open, the kernel goes on reporting its key.
+            self.hold(index);
             self.forget(index);
         }
         // A page of the table (2 KiB) may have to be made. When the
@@ -254,8 +295,9 @@ impl Registry {
             if !matches!(errno.errno(), libc::EBADF | libc::ENOENT) {
                 return Err(Error::Epoll(errno));
             }
+            // `owned_slot` succeeded, so the fd is a valid index.
+            self.hold(fd as usize);
         }
-        // `owned_slot` succeeded, so the fd is a valid index.
         self.forget(fd as usize);
         result.map_err(Error::Epoll)
     }
@@ -267,13 +309,18 @@ impl Registry {
         };
         let mut fds = std::mem::take(list);
         for &fd in &fds {
-            // A failure here means the fd was already closed, which also
-            // ended its kernel registration.
-            let _ = self
+            // A failure here means the fd was already closed: the kernel
+            // may still hold the registration, under a dup.
+            let deleted = self
                 .epoll
-                .ctl(ControlOperation::Delete, fd, EpollEvent::default());
+                .ctl(ControlOperation::Delete, fd, EpollEvent::default())
+                .is_ok();
+            if !deleted {
+                self.hold(fd as usize);
+            }
+            let held = held_for(&self.held, fd as usize);
             if let Some(slot) = self.fds.get_mut(fd as usize) {
-                slot.end();
+                slot.end(held);
             }
         }
         fds.clear();
@@ -289,14 +336,31 @@ impl Registry {
         }
     }
 
+    /// The generations held for fd number `index`.
+    fn held_at(&self, index: usize) -> &[u32] {
+        held_for(&self.held, index)
+    }
+
+    /// Holds the generation of `index`'s current registration, which ends
+    /// without the kernel having let go of it.
+    fn hold(&mut self, index: usize) {
+        if let Some(slot) = self.fds.get(index) {
+            let held = self.held.entry(index).or_default();
+            if !held.contains(&slot.generation) {
+                held.push(slot.generation);
+            }
+        }
+    }
+
     /// Ends the table's record of a registered fd: out of its owner's list
     /// and on to the next generation.
     fn forget(&mut self, index: usize) {
+        let held = held_for(&self.held, index);
         let Some(slot) = self.fds.get_mut(index) else {
             return;
         };
         let (owner, position) = (slot.owner as usize, slot.position as usize);
-        slot.end();
+        slot.end(held);
         let list = &mut self.owned[owner];
         list.swap_remove(position);
         if let Some(&moved) = list.get(position) {
@@ -420,5 +484,99 @@ mod tests {
         assert!(registry.fds.is_empty());
     }
 
-    use std::os::unix::io::AsRawFd;
+    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+
+    /// A duplicate of `fd` at the lowest free number from `at` up; tests
+    /// use numbers far above the ones the other tests get, so that a
+    /// number closed here is free again when they put a file back at it.
+    #[allow(unsafe_code)]
+    fn dup_at(fd: &impl AsRawFd, at: RawFd) -> OwnedFd {
+        // SAFETY: F_DUPFD makes a new fd and touches no existing one; the
+        // new fd is owned by nobody else, so `OwnedFd` may take it.
+        unsafe {
+            let new = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD, at);
+            assert!(new >= 0, "F_DUPFD: {}", io::Error::last_os_error());
+            OwnedFd::from_raw_fd(new)
+        }
+    }
+
+    #[test]
+    fn a_key_the_kernel_may_still_report_is_never_given_out_again_across_the_wrap() {
+        let mut registry = registry_with_owners(1);
+        let old_file = EventFd::new(0).unwrap();
+        // Registered under a number of its own, which is then closed while
+        // `old_file` keeps the file open: the kernel keeps the registration
+        // and goes on reporting its key, which no `epoll_ctl` can reach.
+        let number = dup_at(&old_file, 4000);
+        let fd = number.as_raw_fd();
+        registry.add(0, Events::new_raw(fd, EventSet::IN)).unwrap();
+        drop(number);
+        old_file.write(1).unwrap();
+        let stale_key = ready_keys(&registry)[0];
+        assert_eq!(stale_key, key(fd, 0));
+
+        // Another file at the same number, registered again: the table's
+        // stale record ends, and its generation is held.
+        let new_file = EventFd::new(0).unwrap();
+        let again = dup_at(&new_file, fd);
+        assert_eq!(again.as_raw_fd(), fd, "the number is free again");
+        registry.add(0, Events::new_raw(fd, EventSet::IN)).unwrap();
+        assert_eq!(registry.held_at(fd as usize), [0]);
+
+        // Jump to the edge, as 2^32 - 2 more registrations of the number
+        // would: the next one after the wrap would be generation 0 again.
+        registry.fds.get_mut(fd as usize).unwrap().generation = u32::MAX;
+        registry.remove(0, fd).unwrap();
+        registry.add(0, Events::new_raw(fd, EventSet::IN)).unwrap();
+        assert_eq!(registry.fds.get(fd as usize).unwrap().generation, 1);
+        assert_eq!(registry.resolve(stale_key), None);
+
+        // Both files are ready: only the live registration resolves.
+        new_file.write(1).unwrap();
+        let mut keys = ready_keys(&registry);
+        keys.sort_unstable();
+        assert_eq!(keys, [key(fd, 0), key(fd, 1)]);
+        assert_eq!(registry.resolve(key(fd, 1)), Some((0, fd, 0)));
+        assert_eq!(registry.resolve(key(fd, 0)), None);
+    }
+
+    #[test]
+    fn removing_a_closed_fd_holds_its_generation() {
+        let mut registry = registry_with_owners(1);
+        let file = EventFd::new(0).unwrap();
+        let number = dup_at(&file, 4100);
+        let fd = number.as_raw_fd();
+        registry.add(0, Events::new_raw(fd, EventSet::IN)).unwrap();
+        drop(number);
+        // The kernel's EBADF still reaches the caller; the record goes.
+        assert_eq!(
+            registry.remove(0, fd),
+            Err(Error::Epoll(Errno::new(libc::EBADF)))
+        );
+        assert_eq!(registry.held_at(fd as usize), [0]);
+        // The same through the removal of the owner (another file: the
+        // kernel still holds `file` under this number).
+        let other_file = EventFd::new(0).unwrap();
+        let other = dup_at(&other_file, fd);
+        assert_eq!(other.as_raw_fd(), fd);
+        registry.add(0, Events::new_raw(fd, EventSet::IN)).unwrap();
+        let generation = registry.fds.get(fd as usize).unwrap().generation;
+        drop(other);
+        registry.remove_owner(0);
+        assert_eq!(registry.held_at(fd as usize), [0, generation]);
+        assert!(!registry
+            .held_at(fd as usize)
+            .contains(&registry.fds.get(fd as usize).unwrap().generation));
+    }
+
+    #[test]
+    fn a_removal_the_kernel_accepts_holds_nothing() {
+        let mut registry = registry_with_owners(1);
+        let file = EventFd::new(0).unwrap();
+        registry.add(0, Events::new(&file, EventSet::IN)).unwrap();
+        registry.remove(0, file.as_raw_fd()).unwrap();
+        registry.add(0, Events::new(&file, EventSet::IN)).unwrap();
+        registry.remove_owner(0);
+        assert!(registry.held.is_empty());
+    }
 }
