@@ -102,20 +102,25 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
     });
     let handler_signature = quote!(fn(#self_type, #krate::Events, &mut #krate::EventOps<'_>));
     let data = local("data");
-    let arms = plan
-        .watches
-        .iter()
-        .filter(|watch| !matches!(watch.source, WatchSource::Each { .. }))
-        .map(|watch| {
-            let base = Literal::u32_suffixed(watch.base);
-            let call = handler_call(watch, kind, plan, &quote!(0usize));
-            quote!(#base => #call,)
-        });
-    let collections: Vec<_> = plan
-        .watches
-        .iter()
-        .filter(|watch| matches!(watch.source, WatchSource::Each { .. }))
-        .collect();
+    // A one-fd `#[event]` is matched by its whole tag; a collection by the
+    // range of its tags, the offset in the range being the index (of the
+    // forms measured, the one that keeps the dispatch loop's registers
+    // free; BENCHMARKS.md).
+    let arms = plan.watches.iter().map(|watch| {
+        let base = Literal::u32_suffixed(watch.base);
+        match watch.source {
+            WatchSource::Each { .. } => {
+                let last = Literal::u32_suffixed(watch.base | ((1 << INDEX_BITS) - 1));
+                let index = quote!((#data - #base) as ::core::primitive::usize);
+                let call = handler_call(watch, kind, plan, &index);
+                quote!(#base..=#last => #call,)
+            }
+            _ => {
+                let call = handler_call(watch, kind, plan, &quote!(0usize));
+                quote!(#base => #call,)
+            }
+        }
+    });
     let fallback = match &plan.fallback {
         Some(method) => checked_call(
             method,
@@ -124,21 +129,6 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         ),
         None => quote!({}),
     };
-    // A collection's arm subtracts its first tag and compares: the
-    // difference is the index, with nothing left to mask. Done in `usize`,
-    // so that for the first collection the copy and the subtraction are
-    // one instruction, and the index needs no widening (the cheapest of
-    // the forms measured, BENCHMARKS.md).
-    let rel = local("rel");
-    let fallback = collections.iter().rev().fold(fallback, |otherwise, watch| {
-        let base = Literal::usize_suffixed(watch.base as usize);
-        let limit = Literal::usize_suffixed(1 << INDEX_BITS);
-        let call = handler_call(watch, kind, plan, &quote!(#rel));
-        quote! {{
-            let #rel = (#data as ::core::primitive::usize).wrapping_sub(#base);
-            if #rel < #limit #call else #otherwise
-        }}
-    });
 
     // `before` sees every event first and may skip it; `after` runs once
     // each event has been handled. Without them, `process` is the bare
@@ -185,10 +175,8 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
                 };
                 #before
                 // Derived tags are `DERIVED_DATA | position << INDEX_BITS |
-                // index`, and hand registrations stay below `DERIVED_DATA`.
-                // One-fd `#[event]`s are matched by their whole tag; each
-                // collection by the range of its tags, whose offset is the
-                // index; anything else is the fallback's.
+                // index`, and hand registrations stay below `DERIVED_DATA`:
+                // those are the fallback's.
                 let #data = #krate::Events::data(&#events);
                 match #data {
                     #(#arms)*
