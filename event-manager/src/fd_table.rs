@@ -6,7 +6,8 @@
 //! then cost 16 bytes for every number below the highest one registered.
 //! This table keeps pages of 128 slots, made on first use, behind a
 //! directory with one pointer per 128 numbers: a lookup is two indexed
-//! loads, and memory follows the fds that were registered.
+//! loads, and memory follows the fds that are registered: a page whose
+//! last fd goes is freed again (by the registry, between batches).
 
 use std::collections::TryReserveError;
 
@@ -17,11 +18,76 @@ type Page<T> = Box<[T; PAGE_LEN]>;
 
 pub(crate) struct FdTable<T> {
     pages: Vec<Option<Page<T>>>,
+    /// By page: how many of its slots are in use, as the owner counts them
+    /// with `occupy` and `vacate`.
+    in_use: Vec<u16>,
+    /// Pages whose count went to 0 since the last `release_empty_pages`.
+    emptied: Vec<usize>,
 }
 
 impl<T: Default> FdTable<T> {
     pub(crate) fn new() -> Self {
-        FdTable { pages: Vec::new() }
+        FdTable {
+            pages: Vec::new(),
+            in_use: Vec::new(),
+            emptied: Vec::new(),
+        }
+    }
+
+    /// Counts the slot at `index` (which exists) as in use.
+    pub(crate) fn occupy(&mut self, index: usize) {
+        if let Some(count) = self.in_use.get_mut(index >> PAGE_BITS) {
+            *count += 1;
+        }
+    }
+
+    /// Counts the slot at `index` as free again; a page whose last slot is
+    /// freed is noted for `release_empty_pages`.
+    pub(crate) fn vacate(&mut self, index: usize) {
+        let page = index >> PAGE_BITS;
+        if let Some(count) = self.in_use.get_mut(page) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.emptied.push(page);
+            }
+        }
+    }
+
+    /// Frees the pages that no slot is in use in, and the directory's tail
+    /// past the last page left. Their slots' contents are forgotten: a page
+    /// made again starts from `T::default()`.
+    #[inline]
+    pub(crate) fn release_empty_pages(&mut self) {
+        if !self.emptied.is_empty() {
+            self.release_emptied();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_emptied(&mut self) {
+        for page in std::mem::take(&mut self.emptied) {
+            if self.in_use.get(page) == Some(&0) {
+                if let Some(slot) = self.pages.get_mut(page) {
+                    *slot = None;
+                }
+            }
+        }
+        while self.pages.last().is_some_and(Option::is_none) {
+            self.pages.pop();
+            self.in_use.pop();
+        }
+        if self.pages.capacity() > 2 * self.pages.len() {
+            self.pages.shrink_to_fit();
+            self.in_use.shrink_to_fit();
+        }
+        self.emptied.shrink_to(16);
+    }
+
+    /// How many pages exist.
+    #[cfg(test)]
+    pub(crate) fn page_count(&self) -> usize {
+        self.pages.iter().filter(|page| page.is_some()).count()
     }
 
     /// Whether no page was ever made.
@@ -46,8 +112,11 @@ impl<T: Default> FdTable<T> {
     pub(crate) fn get_or_insert(&mut self, index: usize) -> Result<&mut T, TryReserveError> {
         let page_index = index >> PAGE_BITS;
         if page_index >= self.pages.len() {
-            self.pages.try_reserve(page_index + 1 - self.pages.len())?;
+            let more = page_index + 1 - self.pages.len();
+            self.pages.try_reserve(more)?;
+            self.in_use.try_reserve(more)?;
             self.pages.resize_with(page_index + 1, || None);
+            self.in_use.resize(page_index + 1, 0);
         }
         let page = match &mut self.pages[page_index] {
             Some(page) => page,

@@ -80,6 +80,14 @@ pub struct EventManager<T> {
     manager_id: u64,
     subscribers: Vec<SubscriberSlot<T>>,
     free_slots: Vec<OwnerSlot>,
+    /// How many entries of `free_slots` are slots of the table; the others
+    /// were cut off its end by `release_slot` and are skipped when popped.
+    free_count: usize,
+    /// Slots whose generations are used up: never reused, never freed.
+    retired: usize,
+    /// The generation a slot made anew starts at: above every generation
+    /// that an id of a slot the table let go of may carry.
+    generation_floor: u32,
     registry: Registry,
     ready_events: Vec<EpollEvent>,
     /// How many entries of `ready_events` the last `epoll_wait` filled.
@@ -147,6 +155,9 @@ impl<T: MutEventSubscriber> EventManager<T> {
             manager_id: NEXT_MANAGER_ID.fetch_add(1, Ordering::Relaxed),
             subscribers: Vec::new(),
             free_slots: Vec::new(),
+            free_count: 0,
+            retired: 0,
+            generation_floor: 0,
             registry,
             ready_events,
             ready_len: 0,
@@ -240,6 +251,8 @@ impl<T: MutEventSubscriber> EventManager<T> {
         if self.next_ready >= self.ready_len {
             self.ready_len = 0;
             self.next_ready = 0;
+            // Between batches: pages emptied by the last one may go.
+            self.registry.release_empty_pages();
             match self
                 .registry
                 .epoll()
@@ -318,8 +331,55 @@ impl<T: MutEventSubscriber> EventManager<T> {
         if entry.generation < u32::MAX {
             entry.generation += 1;
             self.free_slots.push(slot);
+            self.free_count += 1;
+        } else {
+            self.retired += 1;
+        }
+        self.shrink_table();
+        if self.next_ready >= self.ready_len {
+            self.registry.release_empty_pages();
         }
         subscriber
+    }
+
+    /// Gives back the free slots at the end of the table, each once, so in
+    /// O(1) per removal over time. A slot made again later starts at
+    /// `generation_floor`, past every generation its ids had, so no old id
+    /// comes back to life. Their entries in `free_slots` stay behind and
+    /// are skipped when popped.
+    fn shrink_table(&mut self) {
+        let before = self.subscribers.len();
+        while let Some(last) = self.subscribers.last() {
+            if last.subscriber.is_some() || last.generation == u32::MAX {
+                break;
+            }
+            self.generation_floor = self.generation_floor.max(last.generation);
+            self.subscribers.pop();
+            self.free_count -= 1;
+        }
+        let len = self.subscribers.len();
+        if len == before {
+            return;
+        }
+        if self.free_count == 0 {
+            self.free_slots.clear();
+        }
+        if self.subscribers.capacity() > 2 * len.max(4) {
+            self.subscribers.shrink_to_fit();
+            self.free_slots.shrink_to(self.free_slots.len().max(len));
+        }
+        self.registry.truncate_owners(len);
+    }
+
+    /// A free slot of the table, if there is one.
+    fn pop_free_slot(&mut self) -> Option<OwnerSlot> {
+        while let Some(slot) = self.free_slots.pop() {
+            if (slot as usize) < self.subscribers.len() {
+                self.free_count -= 1;
+                return Some(slot);
+            }
+        }
+        None
     }
 }
 
@@ -332,7 +392,7 @@ impl<T: MutEventSubscriber> SubscriberOps for EventManager<T> {
     /// deregistered), or if more than `u32::MAX - 1` subscribers are alive
     /// at once.
     fn add_subscriber(&mut self, subscriber: T) -> SubscriberId {
-        let slot = match self.free_slots.pop() {
+        let slot = match self.pop_free_slot() {
             Some(slot) => slot,
             None => {
                 let slot = OwnerSlot::try_from(self.subscribers.len())
@@ -340,7 +400,7 @@ impl<T: MutEventSubscriber> SubscriberOps for EventManager<T> {
                     .filter(|&slot| slot < u32::MAX)
                     .expect("more than u32::MAX - 1 live subscribers in one EventManager");
                 self.subscribers.push(SubscriberSlot {
-                    generation: 0,
+                    generation: self.generation_floor,
                     subscriber: None,
                 });
                 slot
@@ -445,6 +505,98 @@ mod tests {
         );
         assert_eq!(manager.event_ops(wrong_slot).err(), Some(Error::InvalidId));
         assert!(manager.subscriber_mut(id).is_ok());
+    }
+
+    #[test]
+    fn removing_every_subscriber_gives_the_table_back_and_old_ids_stay_invalid() {
+        let mut manager = EventManager::<Idle>::new().unwrap();
+        let ids: Vec<_> = (0..1000).map(|_| manager.add_subscriber(Idle)).collect();
+        // Reused once, so slot 0 has generation 1 when it goes.
+        manager.remove_subscriber(ids[0]).unwrap();
+        let reused = manager.add_subscriber(Idle);
+        assert_eq!((reused.slot, reused.generation), (0, 1));
+        for &id in ids[1..].iter().rev() {
+            manager.remove_subscriber(id).unwrap();
+        }
+        // Everything behind slot 0 went as it was freed.
+        assert_eq!(manager.subscribers.len(), 1);
+        manager.remove_subscriber(reused).unwrap();
+        assert!(manager.subscribers.is_empty());
+        assert!(manager.free_slots.is_empty());
+        assert!(manager.subscribers.capacity() <= 8);
+        assert!(manager.registry.owner_count() == 0);
+
+        // The next subscriber takes slot 0 again, with a generation that
+        // no earlier id of that slot had.
+        let next = manager.add_subscriber(Idle);
+        assert_eq!(next.slot, 0);
+        assert_eq!(next.generation, 2);
+        for id in ids.iter().chain([&reused]) {
+            assert_eq!(manager.subscriber_mut(*id).err(), Some(Error::InvalidId));
+        }
+        assert!(manager.subscriber_mut(next).is_ok());
+    }
+
+    #[test]
+    fn free_slots_in_the_middle_are_reused_and_the_tail_is_given_back() {
+        let mut manager = EventManager::<Idle>::new().unwrap();
+        let ids: Vec<_> = (0..400).map(|_| manager.add_subscriber(Idle)).collect();
+        // Keep every tenth of the first half; remove the rest.
+        for (number, id) in ids.iter().enumerate() {
+            if number >= 200 || number % 10 != 0 {
+                manager.remove_subscriber(*id).unwrap();
+            }
+        }
+        // The table ends at the last live slot (190) or soon after.
+        assert!(
+            manager.subscribers.len() <= 200,
+            "{}",
+            manager.subscribers.len()
+        );
+        for (number, id) in ids.iter().enumerate() {
+            let live = number < 200 && number % 10 == 0;
+            assert_eq!(
+                manager.subscriber_mut(*id).is_ok(),
+                live,
+                "subscriber {number}"
+            );
+        }
+        // New subscribers fill free slots or grow the table, and every id
+        // is told apart.
+        let more: Vec<_> = (0..300).map(|_| manager.add_subscriber(Idle)).collect();
+        for id in &more {
+            assert!(manager.subscriber_mut(*id).is_ok());
+            assert!(!ids.contains(id));
+        }
+    }
+
+    #[test]
+    fn a_removed_subscriber_gives_back_the_pages_of_its_fds() {
+        use vmm_sys_util::eventfd::EventFd;
+        struct Watches(Vec<EventFd>);
+        impl MutEventSubscriber for Watches {
+            fn init(&mut self, ops: &mut EventOps) {
+                for fd in &self.0 {
+                    ops.add(Events::new(fd, EventSet::IN)).unwrap();
+                }
+            }
+            fn process(&mut self, _events: Events, _ops: &mut EventOps) {}
+        }
+        let mut manager = EventManager::<Watches>::new().unwrap();
+        let fds: Vec<_> = (0..3).map(|_| EventFd::new(0).unwrap()).collect();
+        for fd in &fds {
+            fd.write(1).unwrap();
+        }
+        let id = manager.add_subscriber(Watches(fds));
+        assert!(manager.registry.page_count() >= 1);
+        assert_eq!(manager.run_with_timeout(0), Ok(3));
+        let Watches(fds) = manager.remove_subscriber(id).unwrap();
+        assert_eq!(manager.registry.page_count(), 0);
+
+        // Registered again, the fds are dispatched as before.
+        let id = manager.add_subscriber(Watches(fds));
+        assert_eq!(manager.run_with_timeout(0), Ok(3));
+        manager.remove_subscriber(id).unwrap();
     }
 
     #[test]

@@ -78,9 +78,11 @@ impl FdSlot {
     }
 
     /// The generation a new registration of this fd number takes: the
-    /// current one, or, if a registration still stands, the one `end` gives.
+    /// current one, or, if a registration still stands, the one `end` gives;
+    /// never a held one (a slot made again after its page was released
+    /// starts from 0, which may be).
     fn next_generation(&self, held: &[u32]) -> u32 {
-        if self.is_registered() {
+        if self.is_registered() || held.contains(&self.generation) {
             after(self.generation, held)
         } else {
             self.generation
@@ -231,7 +233,10 @@ impl Registry {
         let existing = self.fds.get(index);
         let stale = existing.is_some_and(FdSlot::is_registered);
         let held = self.held_at(index);
-        let generation = existing.map_or(0, |slot| slot.next_generation(held));
+        let generation = match existing {
+            Some(slot) => slot.next_generation(held),
+            None => FdSlot::default().next_generation(held),
+        };
         // The kernel checks the fd before the table grows, so a bogus large
         // fd number cannot make us allocate.
         self.epoll
@@ -261,6 +266,7 @@ impl Registry {
         slot.data.store(events.data(), Ordering::Relaxed);
         slot.position = list.len() as u32;
         list.push(fd);
+        self.fds.occupy(index);
         Ok(())
     }
 
@@ -307,7 +313,7 @@ impl Registry {
         let Some(list) = self.owned.get_mut(owner as usize) else {
             return;
         };
-        let mut fds = std::mem::take(list);
+        let fds = std::mem::take(list);
         for &fd in &fds {
             // A failure here means the fd was already closed: the kernel
             // may still hold the registration, under a dup.
@@ -321,10 +327,44 @@ impl Registry {
             let held = held_for(&self.held, fd as usize);
             if let Some(slot) = self.fds.get_mut(fd as usize) {
                 slot.end(held);
+                self.fds.vacate(fd as usize);
             }
         }
-        fds.clear();
-        self.owned[owner as usize] = fds;
+        // The list's memory goes too: a removed subscriber keeps nothing.
+        drop(fds);
+    }
+
+    /// Frees the table's pages that hold no registration any more, and the
+    /// lists of owners `truncate_owners` cut off. Only between batches: a
+    /// page made again starts its generations from 0, which is safe only
+    /// when no key of the old page can still arrive, neither from the
+    /// kernel (held generations are kept apart) nor from a batch that is
+    /// still being dispatched.
+    #[inline]
+    pub(crate) fn release_empty_pages(&mut self) {
+        self.fds.release_empty_pages();
+    }
+
+    /// How many owner slots the registry keeps lists for.
+    #[cfg(test)]
+    pub(crate) fn owner_count(&self) -> usize {
+        self.owned.len()
+    }
+
+    /// How many pages of the fd table exist.
+    #[cfg(test)]
+    pub(crate) fn page_count(&self) -> usize {
+        self.fds.page_count()
+    }
+
+    /// Forgets the owner slots from `len` on (all without fds).
+    pub(crate) fn truncate_owners(&mut self, len: usize) {
+        self.owned.truncate(len);
+        self.derived.truncate(len);
+        if self.owned.capacity() > 2 * len.max(4) {
+            self.owned.shrink_to_fit();
+            self.derived.shrink_to_fit();
+        }
     }
 
     /// The slot of `fd` if `owner` registered it.
@@ -361,6 +401,7 @@ impl Registry {
         };
         let (owner, position) = (slot.owner as usize, slot.position as usize);
         slot.end(held);
+        self.fds.vacate(index);
         let list = &mut self.owned[owner];
         list.swap_remove(position);
         if let Some(&moved) = list.get(position) {
