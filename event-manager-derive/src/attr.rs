@@ -183,7 +183,7 @@ pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &m
             let instance = if input.peek(LitStr) {
                 input
                     .parse::<LitStr>()
-                    .and_then(|text| text.parse::<Type>())
+                    .and_then(|text| lexes(&text).and_then(|()| text.parse::<Type>()))
             } else {
                 input.parse::<Type>()
             };
@@ -326,6 +326,7 @@ fn bound_value(value: Expr) -> syn::Result<Vec<WherePredicate>> {
             ))
         }
     };
+    lexes(&text)?;
     let predicates = text
         .parse_with(Punctuated::<WherePredicate, Token![,]>::parse_terminated)
         .map_err(|error| {
@@ -347,12 +348,26 @@ fn bound_value(value: Expr) -> syn::Result<Vec<WherePredicate>> {
     Ok(predicates.into_iter().collect())
 }
 
+/// Checks that a string holding Rust (`bound`, `for`, `crate`) is made of
+/// Rust tokens. syn reports a string that does not lex at a place inside
+/// the string's own text, which is nowhere in the user's file; this error
+/// sits at the string.
+fn lexes(text: &LitStr) -> syn::Result<()> {
+    match text.value().parse::<TokenStream>() {
+        Ok(_) => Ok(()),
+        Err(error) => Err(syn::Error::new(
+            text.span(),
+            format!("this string does not hold Rust tokens: {error}"),
+        )),
+    }
+}
+
 fn crate_value(value: Expr) -> syn::Result<Path> {
     match unwrap_groups(value) {
         Expr::Path(path) if path.qself.is_none() => Ok(path.path),
         Expr::Lit(ExprLit {
             lit: Lit::Str(text), ..
-        }) => text.parse::<Path>(),
+        }) => lexes(&text).and_then(|()| text.parse::<Path>()),
         other => Err(syn::Error::new_spanned(
             other,
             "`crate` takes the path of the event-manager crate, e.g. `crate = my_runtime::event_manager`",

@@ -21,6 +21,14 @@ struct Unquoted<S> {
     kick: S,
 }
 
+// Strings that are not Rust tokens at all: reported at the string.
+#[derive(MutEventSubscriber)]
+#[subscriber(bound = "S: \"unterminated", for = "Lexes<'\\u{zz}'>", crate = "a::b'")]
+#[event(fd = kick)]
+struct Lexes<S> {
+    kick: S,
+}
+
 impl<S> Device<S> {
     fn on_kick(&mut self, _events: Events, _ops: &mut EventOps) {}
 }
