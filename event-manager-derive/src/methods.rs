@@ -35,9 +35,10 @@ fn scalar_methods(input: &DeriveInput, watch: &Watch, plan: &Plan) -> TokenStrea
     let krate = &plan.krate;
     let vis = &input.vis;
     let name = &watch.name;
-    let attach = format_ident!("attach_{}", name);
-    let detach = format_ident!("detach_{}", name);
-    let set_interest = format_ident!("set_{}_interest", name);
+    let part = crate::valid::method_part(name);
+    let attach = format_ident!("attach_{}", part, span = name.span());
+    let detach = format_ident!("detach_{}", part, span = name.span());
+    let set_interest = format_ident!("set_{}_interest", part, span = name.span());
     let (ops, fd, interest) = (local("ops"), local("fd"), local("interest"));
     let tag = Literal::u32_suffixed(watch.base);
     let interest_value = fd::interest(watch, krate);
@@ -113,11 +114,12 @@ fn collection_methods(
     let krate = &plan.krate;
     let vis = &input.vis;
     let name = &watch.name;
-    let attach = format_ident!("attach_{}", name);
-    let detach = format_ident!("detach_{}", name);
-    let attach_all = format_ident!("attach_all_{}", name);
-    let detach_all = format_ident!("detach_all_{}", name);
-    let set_interest = format_ident!("set_{}_interest", name);
+    let part = crate::valid::method_part(name);
+    let attach = format_ident!("attach_{}", part, span = name.span());
+    let detach = format_ident!("detach_{}", part, span = name.span());
+    let attach_all = format_ident!("attach_all_{}", part, span = name.span());
+    let detach_all = format_ident!("detach_all_{}", part, span = name.span());
+    let set_interest = format_ident!("set_{}_interest", part, span = name.span());
     let (ops, fd, interest, index, first_error, result) = (
         local("ops"),
         local("fd"),

@@ -274,6 +274,9 @@ const VALUES: &[&str] = &[
     "conn",
     "r#kick",
     "_kick",
+    "_8d",
+    "on_9",
+    "on_",
     "missing",
     "0",
     "1",
@@ -351,7 +354,9 @@ const VALUES: &[&str] = &[
     "crate::x",
 ];
 
-const FIELD_NAMES: &[&str] = &["kick", "conn", "_kick", "r#type", "timer", "process", "x"];
+const FIELD_NAMES: &[&str] = &[
+    "kick", "conn", "_kick", "r#type", "timer", "process", "x", "_8d", "__9",
+];
 
 const FIELD_TYPES: &[&str] = &[
     "EventFd",

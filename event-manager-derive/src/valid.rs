@@ -288,7 +288,8 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                 format!(
                     "two `#[event]`s are named `{}`, which the generated `attach_{}` would \
                      carry twice: give one of them `name = ...`",
-                    watch.name, watch.name
+                    watch.name,
+                    method_part(&watch.name)
                 ),
             ));
         }
@@ -341,16 +342,42 @@ fn names_struct(ty: &Type, ident: &Ident) -> bool {
 
 /// A name for generated methods: without `r#` and leading underscores.
 fn plain_name(name: &Ident) -> Ident {
-    let text = name.unraw().to_string();
+    plain_name_of(&name.unraw().to_string(), name.span())
+}
+
+/// `text` without leading underscores, as an identifier: with one
+/// underscore left when the rest could not start one (`_8d` stays `_8d`),
+/// and `fd` when nothing is left.
+fn plain_name_of(text: &str, span: proc_macro2::Span) -> Ident {
     let trimmed = text.trim_start_matches('_');
-    Ident::new(if trimmed.is_empty() { "fd" } else { trimmed }, name.span())
+    let is_ident = |text: &str| syn::parse::Parser::parse_str(Ident::parse_any, text).is_ok();
+    let name = if trimmed.is_empty() {
+        "fd".to_owned()
+    } else if is_ident(trimmed) {
+        trimmed.to_owned()
+    } else {
+        format!("_{trimmed}")
+    };
+    Ident::new(&name, span)
+}
+
+/// The name as it goes into the generated methods' names: `_8d` (a name
+/// that keeps its underscore only to be an identifier) gives `attach_8d`,
+/// not `attach__8d`, which the `non_snake_case` lint would flag.
+pub(crate) fn method_part(name: &Ident) -> String {
+    let text = name.to_string();
+    let is_ident = |text: &str| syn::parse::Parser::parse_str(Ident::parse_any, text).is_ok();
+    match text.strip_prefix('_') {
+        Some(rest) if !rest.is_empty() && !is_ident(rest) => rest.to_owned(),
+        _ => text,
+    }
 }
 
 /// `kick` from the handler `on_kick`, or the handler's name as it is.
 fn name_from_handler(handler: &Ident) -> Ident {
     let text = handler.unraw().to_string();
     let name = text.strip_prefix("on_").filter(|rest| !rest.is_empty());
-    plain_name(&Ident::new(name.unwrap_or(&text), handler.span()))
+    plain_name_of(name.unwrap_or(&text), handler.span())
 }
 
 /// `on_<name>`, at the name: `_kick` and `r#kick` give `on_kick` (not
