@@ -16,10 +16,9 @@ use std::os::unix::io::{AsRawFd, RawFd};
 use std::time::Instant;
 
 use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
-use event_manager_tests::open_fd_count;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use counting_heap::live_bytes;
+use counting_heap::{live_bytes, Snapshot};
 
 const SHORT_CYCLES: u32 = 10_000;
 const LONG_CYCLES: u32 = 1_000_000;
@@ -94,22 +93,6 @@ impl MutEventSubscriber for Cycler {
     fn process(&mut self, events: Events, _ops: &mut EventOps) {
         self.events += 1;
         self.last = Some((events.fd(), events.data(), events.event_set()));
-    }
-}
-
-struct Snapshot {
-    heap: isize,
-    fds: usize,
-}
-
-impl Snapshot {
-    fn take() -> Self {
-        // Fds first: reading /proc frees all it allocates.
-        let fds = open_fd_count();
-        Snapshot {
-            fds,
-            heap: live_bytes(),
-        }
     }
 }
 

@@ -14,10 +14,9 @@ use std::fmt::Write as _;
 use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
 
 use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
-use event_manager_tests::open_fd_count;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
-use counting_heap::live_bytes;
+use counting_heap::Snapshot;
 
 /// The most heap bytes a manager may still hold, once every subscriber of
 /// the high-water scenario (19,900 fds, 100,000 subscribers) is removed,
@@ -140,23 +139,6 @@ fn raise_fd_limit() -> (usize, String) {
         limit.rlim_max
     );
     (soft, report)
-}
-
-/// Heap and fd figures of one scenario, taken at the same points.
-struct Snapshot {
-    heap: isize,
-    fds: usize,
-}
-
-impl Snapshot {
-    fn take() -> Self {
-        // Fds first: reading /proc frees all it allocates.
-        let fds = open_fd_count();
-        Snapshot {
-            fds,
-            heap: live_bytes(),
-        }
-    }
 }
 
 /// Registers `HIGH_FDS` eventfds at the numbers just below `limit`,

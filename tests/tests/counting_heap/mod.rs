@@ -70,3 +70,20 @@ static GLOBAL: CountingHeap = CountingHeap;
 pub fn live_bytes() -> isize {
     LIVE_BYTES.with(Cell::get)
 }
+
+/// Heap bytes and open fds at one point of a test.
+pub struct Snapshot {
+    pub heap: isize,
+    pub fds: usize,
+}
+
+impl Snapshot {
+    pub fn take() -> Self {
+        // Fds first: reading /proc frees all it allocates.
+        let fds = event_manager_tests::open_fd_count();
+        Snapshot {
+            fds,
+            heap: live_bytes(),
+        }
+    }
+}
