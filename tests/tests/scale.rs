@@ -167,24 +167,7 @@ fn high_fd_numbers(limit: usize, report: &mut String) -> isize {
     let dispatched = dispatch_all(&mut manager, HIGH_FDS);
     assert_eq!(dispatched, HIGH_FDS, "events dispatched");
 
-    let mut wrong = Vec::new();
-    for (number, id) in numbers.zip(ids.drain(..)) {
-        let member = manager.remove_subscriber(id).unwrap();
-        if !member.got_exactly_its_event() {
-            wrong.push(number);
-        }
-    }
-    let removed = Snapshot::take();
-    drop(manager);
-    let end = Snapshot::take();
-
-    assert!(
-        wrong.is_empty(),
-        "fds not delivered exactly once: {wrong:?}"
-    );
-    assert_eq!(removed.fds, empty.fds, "fds left after removal");
-    assert_eq!(end.fds, start.fds, "fds left after the manager was dropped");
-    assert_eq!(end.heap, start.heap, "heap bytes left after the manager");
+    let (removed, end) = remove_all(manager, numbers.zip(ids.drain(..)), &start, &empty);
 
     let retained = removed.heap - empty.heap;
     writeln!(
@@ -235,24 +218,7 @@ fn high_water_mark(limit: usize, report: &mut String) -> isize {
     let dispatched = dispatch_all(&mut manager, fd_count);
     assert_eq!(dispatched, fd_count, "events dispatched");
 
-    let mut wrong = Vec::new();
-    for (index, id) in ids.drain(..).enumerate() {
-        let member = manager.remove_subscriber(id).unwrap();
-        if !member.got_exactly_its_event() {
-            wrong.push(index);
-        }
-    }
-    let removed = Snapshot::take();
-    drop(manager);
-    let end = Snapshot::take();
-
-    assert!(
-        wrong.is_empty(),
-        "subscribers whose events were not delivered exactly once: {wrong:?}"
-    );
-    assert_eq!(removed.fds, empty.fds, "fds left after removal");
-    assert_eq!(end.fds, start.fds, "fds left after the manager was dropped");
-    assert_eq!(end.heap, start.heap, "heap bytes left after the manager");
+    let (removed, end) = remove_all(manager, ids.drain(..).enumerate(), &start, &empty);
 
     let retained = removed.heap - empty.heap;
     writeln!(
@@ -280,6 +246,37 @@ fn high_water_mark(limit: usize, report: &mut String) -> isize {
 /// `run` cannot block while one is missing; a run that dispatches nothing
 /// counts against the bound, so a manager that drops events fails here
 /// instead of spinning.
+/// Removes every subscriber (each labelled by its fd number or index),
+/// checks that each got exactly its own event, drops the manager, and
+/// checks that fds and heap are back; returns the snapshots after the
+/// removal and after the drop.
+fn remove_all<L: std::fmt::Debug>(
+    mut manager: EventManager<Member>,
+    ids: impl Iterator<Item = (L, event_manager::SubscriberId)>,
+    start: &Snapshot,
+    empty: &Snapshot,
+) -> (Snapshot, Snapshot) {
+    let mut wrong = Vec::new();
+    for (label, id) in ids {
+        let member = manager.remove_subscriber(id).unwrap();
+        if !member.got_exactly_its_event() {
+            wrong.push(label);
+        }
+    }
+    let removed = Snapshot::take();
+    drop(manager);
+    let end = Snapshot::take();
+
+    assert!(
+        wrong.is_empty(),
+        "subscribers whose events were not delivered exactly once: {wrong:?}"
+    );
+    assert_eq!(removed.fds, empty.fds, "fds left after removal");
+    assert_eq!(end.fds, start.fds, "fds left after the manager was dropped");
+    assert_eq!(end.heap, start.heap, "heap bytes left after the manager");
+    (removed, end)
+}
+
 fn dispatch_all(manager: &mut EventManager<Member>, expected: usize) -> usize {
     let mut dispatched = 0;
     let mut runs = 0;
