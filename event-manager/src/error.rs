@@ -24,8 +24,8 @@ pub enum Error {
     /// The `EventManager` was dropped before it answered the request.
     #[cfg(feature = "remote_endpoint")]
     ChannelRecv,
-    /// Creating, reading or writing the endpoint's wake-up eventfd failed.
-    #[cfg(feature = "remote_endpoint")]
+    /// Creating, reading or writing an eventfd of the manager failed: the
+    /// remote endpoint's wake-up, or the one behind a [`StopHandle`](crate::StopHandle).
     EventFd(Errno),
     /// An epoll operation failed with this errno: `epoll_create1`,
     /// `epoll_ctl` or `epoll_wait` returned it, or the manager refused the
@@ -56,6 +56,30 @@ pub enum Error {
     IndexTooLarge,
     /// The ready-list capacity is 0 or above [`MAX_READY_EVENTS_CAPACITY`](crate::MAX_READY_EVENTS_CAPACITY).
     InvalidCapacity,
+    /// `RemoteEndpoint::call_blocking` was called on the thread that is
+    /// running the manager (from a subscriber's `process`, for example):
+    /// the manager cannot serve the request before the call returns, so it
+    /// would wait forever. Use `fire`, or call the subscriber directly.
+    #[cfg(feature = "remote_endpoint")]
+    CallFromLoopThread,
+    /// [`StopHandle::stop`](crate::StopHandle::stop) was called after the
+    /// manager it stops was dropped.
+    ManagerDropped,
+    /// No pending timer has this id: it fired (one-shot), was cancelled, or
+    /// comes from another [`Timers`](crate::Timers).
+    TimerNotFound,
+    /// A timer's delay or period cannot be used: a period of zero, or a
+    /// deadline too far away for the monotonic clock to represent.
+    InvalidDuration,
+    /// Creating, arming or reading a timerfd failed with this errno.
+    TimerFd(Errno),
+    /// This signal cannot be received through a signalfd: it is not a
+    /// valid signal number, or it is `SIGKILL` or `SIGSTOP`, which cannot be
+    /// blocked.
+    InvalidSignal(i32),
+    /// Blocking signals, or creating or reading a signalfd, failed with this
+    /// errno.
+    SignalFd(Errno),
 }
 
 impl fmt::Display for Error {
@@ -67,8 +91,7 @@ impl fmt::Display for Error {
             Error::ChannelRecv => {
                 f.write_str("the event manager was dropped before answering the request")
             }
-            #[cfg(feature = "remote_endpoint")]
-            Error::EventFd(errno) => write!(f, "the endpoint's wake-up eventfd failed: {errno}"),
+            Error::EventFd(errno) => write!(f, "the manager's wake-up eventfd failed: {errno}"),
             Error::Epoll(errno) => {
                 write!(f, "epoll failed: {errno}")?;
                 if errno.errno() == libc::EBADF {
@@ -96,6 +119,25 @@ impl fmt::Display for Error {
                 "the ready-list capacity must be between 1 and {}",
                 crate::MAX_READY_EVENTS_CAPACITY
             ),
+            #[cfg(feature = "remote_endpoint")]
+            Error::CallFromLoopThread => f.write_str(
+                "call_blocking was called on the thread running the event manager, \
+                 which would wait for itself forever",
+            ),
+            Error::ManagerDropped => f.write_str("the event manager to stop has been dropped"),
+            Error::TimerNotFound => f.write_str(
+                "no pending timer has this id (it fired, was cancelled, or belongs to other timers)",
+            ),
+            Error::InvalidDuration => f.write_str(
+                "a timer's period must not be zero, and its deadline must fit the monotonic clock",
+            ),
+            Error::TimerFd(errno) => write!(f, "the timerfd failed: {errno}"),
+            Error::InvalidSignal(signal) => write!(
+                f,
+                "signal {signal} cannot be received through a signalfd \
+                 (not a signal number, or SIGKILL or SIGSTOP)"
+            ),
+            Error::SignalFd(errno) => write!(f, "blocking signals or the signalfd failed: {errno}"),
         }
     }
 }
@@ -152,13 +194,12 @@ mod tests {
         );
     }
 
-    #[cfg(feature = "remote_endpoint")]
     #[test]
     fn eventfd_errors_give_the_errno_too() {
         let err = Error::EventFd(Errno::new(libc::EMFILE));
         assert_eq!(
             err.to_string(),
-            "the endpoint's wake-up eventfd failed: Too many open files (os error 24)"
+            "the manager's wake-up eventfd failed: Too many open files (os error 24)"
         );
     }
 

@@ -197,10 +197,10 @@
 //!   and `RemoteEndpoint`, and the error variants `ChannelSend`,
 //!   `ChannelRecv` and `EventFd`.
 #![deny(missing_docs)]
-// No `unsafe` in the library; its unit tests may call libc where std has
-// no safe way (putting an fd at a chosen number), each call commented.
-#![cfg_attr(not(test), forbid(unsafe_code))]
-#![cfg_attr(test, deny(unsafe_code))]
+// `unsafe` only in `sys` (system calls std and vmm-sys-util do not wrap);
+// unit tests may also call libc where std has no safe way (putting an fd at
+// a chosen number), each call commented.
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(hidden)]
@@ -213,9 +213,13 @@ mod events;
 mod fd_table;
 mod manager;
 mod registry;
+mod signals;
 mod subscriber;
+#[allow(unsafe_code)]
+mod sys;
 #[cfg(test)]
 mod test_support;
+mod timers;
 
 /// The epoll event flags, re-exported from `vmm_sys_util` so that one
 /// version is used by the crate and its users.
@@ -233,7 +237,9 @@ pub use endpoint::RemoteEndpoint;
 pub use error::{Error, Result};
 pub use events::{EventOps, Events};
 pub use manager::{EventManager, MAX_READY_EVENTS_CAPACITY};
+pub use signals::{SignalInfo, Signals};
 pub use subscriber::{EventSubscriber, MutEventSubscriber, SubscriberId, SubscriberOps};
+pub use timers::{TimerId, Timers};
 
 #[cfg(feature = "derive")]
 pub use event_manager_derive::{EventSubscriber, MutEventSubscriber};

@@ -610,3 +610,40 @@ mod tests {
         assert!(text.contains("ready_events_capacity: 8"), "{text}");
     }
 }
+
+/// The manager's epoll fd, which becomes readable when an event is ready:
+/// another event loop can watch it and call
+/// [`run_with_timeout(0)`](EventManager::run_with_timeout) when it is (the
+/// `nested` example does this inside a tokio runtime).
+///
+/// Only for watching: adding fds to it directly, or closing it, bypasses
+/// the manager.
+///
+/// ```
+/// use std::os::unix::io::AsRawFd;
+/// use event_manager::{EventManager, MutEventSubscriber};
+///
+/// let manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+/// assert!(manager.as_raw_fd() >= 0);
+/// ```
+impl<T> std::os::unix::io::AsRawFd for EventManager<T> {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.registry.epoll().as_raw_fd()
+    }
+}
+
+/// The manager's epoll fd, borrowed; see the `AsRawFd` implementation.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use event_manager::{EventManager, MutEventSubscriber};
+///
+/// let manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+/// let epoll = manager.as_fd().try_clone_to_owned().unwrap();
+/// # drop(epoll);
+/// ```
+impl<T> std::os::fd::AsFd for EventManager<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        crate::sys::borrow_fd(self.registry.epoll())
+    }
+}

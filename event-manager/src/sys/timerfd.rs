@@ -1,0 +1,2 @@
+//! A non-blocking monotonic timerfd (placeholder: filled by the timer
+//! source's change).
