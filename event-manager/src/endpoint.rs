@@ -8,6 +8,7 @@
 use std::io;
 use std::os::unix::io::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
 
@@ -54,7 +55,35 @@ impl<S> Drop for Queued<S> {
 pub(crate) struct Inbox<S> {
     requests: Receiver<Queued<S>>,
     sender: Sender<Queued<S>>,
-    wakeup: Arc<EventFd>,
+    wakeup: Arc<Wakeup>,
+}
+
+/// What the manager shares with its endpoints.
+struct Wakeup {
+    fd: EventFd,
+    /// The thread inside one of the manager's runs right now (see
+    /// `this_thread`), or 0: `call_blocking` from that thread would wait
+    /// for itself.
+    running_on: AtomicUsize,
+}
+
+impl std::ops::Deref for Wakeup {
+    type Target = EventFd;
+    fn deref(&self) -> &EventFd {
+        &self.fd
+    }
+}
+
+thread_local! {
+    /// Its address tells threads apart: distinct for every thread alive,
+    /// and taking it is one instruction (unlike `thread::current()`).
+    static THREAD_MARK: u8 = const { 0 };
+}
+
+/// A number that no other live thread has, never 0.
+#[inline(always)]
+fn this_thread() -> usize {
+    THREAD_MARK.with(|mark| mark as *const u8 as usize)
 }
 
 impl<S> Inbox<S> {
@@ -71,8 +100,25 @@ impl<S> Inbox<S> {
         Ok(Inbox {
             requests,
             sender,
-            wakeup: Arc::new(wakeup),
+            wakeup: Arc::new(Wakeup {
+                fd: wakeup,
+                running_on: AtomicUsize::new(0),
+            }),
         })
+    }
+
+    /// Marks the calling thread as the one running the manager, and gives
+    /// back the mark's place, which the run clears when its dispatch ends
+    /// (also when a `process` panics; see `BatchCursor`): a store now and
+    /// one at the end, nothing per event. `Relaxed` is enough: the only
+    /// reader that acts on it is the same thread (`call_blocking` from
+    /// inside the run); other threads compare it with their own mark,
+    /// which it never equals.
+    #[inline(always)]
+    pub(crate) fn mark_running(&self) -> &AtomicUsize {
+        let running_on = &self.wakeup.running_on;
+        running_on.store(this_thread(), Ordering::Relaxed);
+        running_on
     }
 }
 
@@ -81,7 +127,7 @@ impl<S> Inbox<S> {
 /// back, so the requests queued behind it are served by the next `run`
 /// instead of waiting for wake-ups that were already consumed.
 struct UnservedWakeups<'a> {
-    wakeup: &'a EventFd,
+    wakeup: &'a Wakeup,
     count: u64,
 }
 
@@ -90,6 +136,15 @@ impl Drop for UnservedWakeups<'_> {
         if self.count > 0 {
             let _ = self.wakeup.write(self.count);
         }
+    }
+}
+
+/// Clears the running mark when serving ends, however it ends.
+struct ClearRunning<'a>(&'a AtomicUsize);
+
+impl Drop for ClearRunning<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Relaxed);
     }
 }
 
@@ -159,6 +214,10 @@ impl<S: MutEventSubscriber> EventManager<S> {
             Err(err) => return Err(Error::EventFd(Errno::from(err))),
         };
         let wakeup = Arc::clone(&self.inbox.wakeup);
+        // Requests run on this thread too: one that calls `call_blocking`
+        // must be refused like a `process` that does.
+        wakeup.running_on.store(this_thread(), Ordering::Relaxed);
+        let _clear = ClearRunning(&wakeup.running_on);
         let mut unserved = UnservedWakeups {
             wakeup: &wakeup,
             count,
@@ -205,7 +264,7 @@ impl<S: MutEventSubscriber> EventManager<S> {
 /// ```
 pub struct RemoteEndpoint<S> {
     requests: Sender<Queued<S>>,
-    wakeup: Weak<EventFd>,
+    wakeup: Weak<Wakeup>,
 }
 
 impl<S> Clone for RemoteEndpoint<S> {
@@ -236,8 +295,15 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     /// loop did with it: if `f` ran, its result reaches the caller even
     /// when the manager is dropped right after.
     ///
-    /// Calling it from the thread that runs the loop deadlocks: that thread
-    /// would wait for itself. Use [`fire`](Self::fire) there.
+    /// Called on a thread that is running the manager (from a
+    /// subscriber's `process`, or from a request the manager is serving),
+    /// it returns [`Error::CallFromLoopThread`] at once and `f` is dropped
+    /// without running: that thread would otherwise wait for itself
+    /// forever. Use [`fire`](Self::fire) there, or reach the subscriber
+    /// directly. (The check is made here, not in the loop: `run` only
+    /// notes which thread runs it.) A thread that owns the manager but is
+    /// not inside one of its runs is not caught: it deadlocks, as nothing
+    /// runs the loop while it waits.
     ///
     /// ```
     /// use std::thread;
@@ -287,6 +353,11 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
         O: Send + 'static,
         E: From<Error> + Send + 'static,
     {
+        if let Some(wakeup) = self.wakeup.upgrade() {
+            if wakeup.running_on.load(Ordering::Relaxed) == this_thread() {
+                return Err(E::from(Error::CallFromLoopThread));
+            }
+        }
         let (reply, answer) = mpsc::sync_channel(1);
         self.send(
             Box::new(move |ops| {

@@ -206,6 +206,7 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod control;
 #[cfg(feature = "remote_endpoint")]
 mod endpoint;
 mod error;
@@ -232,6 +233,7 @@ mod timers;
 /// ```
 pub use vmm_sys_util::epoll::EventSet;
 
+pub use control::StopHandle;
 #[cfg(feature = "remote_endpoint")]
 pub use endpoint::RemoteEndpoint;
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use vmm_sys_util::epoll::{EpollEvent, EventSet};
+use vmm_sys_util::epoll::{Epoll, EpollEvent, EventSet};
 use vmm_sys_util::errno::Error as Errno;
 
 use crate::registry::{OwnerSlot, Registry};
@@ -88,7 +88,7 @@ pub struct EventManager<T> {
     /// The generation a slot made anew starts at: above every generation
     /// that an id of a slot the table let go of may carry.
     generation_floor: u32,
-    registry: Registry,
+    pub(crate) registry: Registry,
     ready_events: Vec<EpollEvent>,
     /// How many entries of `ready_events` the last `epoll_wait` filled.
     ready_len: usize,
@@ -101,6 +101,8 @@ pub struct EventManager<T> {
     /// batch resumed after a panic still serves them).
     #[cfg(feature = "remote_endpoint")]
     endpoint_woken: bool,
+    /// Shared with the stop handles, once one is asked for.
+    pub(crate) stop: crate::control::StopSlot,
 }
 
 impl<T: MutEventSubscriber> EventManager<T> {
@@ -164,6 +166,7 @@ impl<T: MutEventSubscriber> EventManager<T> {
             next_ready: 0,
             #[cfg(feature = "remote_endpoint")]
             endpoint_woken: false,
+            stop: Default::default(),
         })
     }
 
@@ -248,16 +251,23 @@ impl<T: MutEventSubscriber> EventManager<T> {
     /// assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
     /// ```
     pub fn run_with_timeout(&mut self, milliseconds: i32) -> Result<usize> {
+        self.wait_and_dispatch(|epoll, ready| epoll.wait(milliseconds, ready))
+    }
+
+    /// The body of every run: unless a batch cut short by a panic is left,
+    /// `wait` fills the ready list (it returns how many it filled); then
+    /// each ready event goes to its subscriber.
+    #[inline(always)]
+    pub(crate) fn wait_and_dispatch(
+        &mut self,
+        wait: impl FnOnce(&Epoll, &mut [EpollEvent]) -> std::io::Result<usize>,
+    ) -> Result<usize> {
         if self.next_ready >= self.ready_len {
             self.ready_len = 0;
             self.next_ready = 0;
             // Between batches: pages emptied by the last one may go.
             self.registry.release_empty_pages();
-            match self
-                .registry
-                .epoll()
-                .wait(milliseconds, &mut self.ready_events)
-            {
+            match wait(self.registry.epoll(), &mut self.ready_events) {
                 Ok(count) => self.ready_len = count,
                 Err(err) if err.raw_os_error() == Some(libc::EINTR) => return Ok(0),
                 Err(err) => return Err(Error::Epoll(Errno::from(err))),
@@ -276,6 +286,8 @@ impl<T: MutEventSubscriber> EventManager<T> {
         let mut cursor = BatchCursor {
             position: self.next_ready,
             next_ready: &mut self.next_ready,
+            #[cfg(feature = "remote_endpoint")]
+            running_on: self.inbox.mark_running(),
         };
         for ready in batch {
             cursor.position += 1;
@@ -456,14 +468,20 @@ impl<T> fmt::Debug for EventManager<T> {
 }
 
 /// Where the dispatch loop is in the ready batch; see `run_with_timeout`.
+/// While it lives, the thread is marked as running the manager (see
+/// `RemoteEndpoint::call_blocking`).
 struct BatchCursor<'a> {
     position: usize,
     next_ready: &'a mut usize,
+    #[cfg(feature = "remote_endpoint")]
+    running_on: &'a std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for BatchCursor<'_> {
     fn drop(&mut self) {
         *self.next_ready = self.position;
+        #[cfg(feature = "remote_endpoint")]
+        self.running_on.store(0, Ordering::Relaxed);
     }
 }
 

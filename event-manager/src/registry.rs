@@ -41,6 +41,9 @@ const NO_OWNER: OwnerSlot = u32::MAX;
 #[cfg_attr(not(feature = "remote_endpoint"), allow(dead_code))]
 pub(crate) const RESERVED_KEY: u64 = u64::MAX;
 
+/// The key of a `StopHandle`'s wake-up; no fd can produce it either.
+pub(crate) const STOP_KEY: u64 = u64::MAX - 1;
+
 /// Registration state of one fd number.
 struct FdSlot {
     owner: OwnerSlot,
