@@ -334,6 +334,98 @@ impl<'a> EventOps<'a> {
     pub fn remove(&mut self, events: Events) -> Result<()> {
         self.registry.remove(self.owner, events.fd())
     }
+
+    /// Stops watching `fd` for now, keeping its registration: it stays
+    /// this subscriber's, with its data tag and interest, until
+    /// [`resume`](Self::resume) gives it back to epoll (or
+    /// [`remove`](Self::remove) ends it).
+    ///
+    /// For an fd that stays ready but must not be served for a while, such
+    /// as a tap device behind a rate limiter: while paused, it is out of
+    /// the kernel's interest list, so a level-triggered fd that stays ready
+    /// (or hangs up) wakes nothing and costs nothing. An event of it
+    /// already in the batch being dispatched is dropped, as after a
+    /// removal.
+    ///
+    /// Pausing a paused fd does nothing. [`modify`](Self::modify) of a
+    /// paused fd changes what `resume` restores, and it stays paused.
+    /// Adding a paused fd again is [`Error::FdAlreadyRegistered`](crate::Error::FdAlreadyRegistered):
+    /// remove a paused fd before closing it. Fails with
+    /// [`Error::FdNotRegistered`](crate::Error::FdNotRegistered) if this
+    /// subscriber did not add `fd`, and with [`Error::Epoll`](crate::Error::Epoll)
+    /// if the kernel refuses (`EBADF` when `fd` was closed).
+    ///
+    /// ```
+    /// use std::os::unix::io::AsRawFd;
+    /// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// use vmm_sys_util::eventfd::EventFd;
+    ///
+    /// /// Counts the runs that found its (never read) eventfd ready.
+    /// struct Noisy { fd: EventFd, seen: u32 }
+    ///
+    /// impl MutEventSubscriber for Noisy {
+    ///     fn init(&mut self, ops: &mut EventOps) {
+    ///         ops.add(Events::with_data(&self.fd, 7, EventSet::IN)).unwrap();
+    ///     }
+    ///     fn process(&mut self, events: Events, ops: &mut EventOps) {
+    ///         assert_eq!(events.data(), 7); // the tag survives a pause
+    ///         self.seen += 1;
+    ///         ops.pause(&self.fd).unwrap();
+    ///     }
+    /// }
+    ///
+    /// let mut manager = EventManager::new().unwrap();
+    /// let id = manager.add_subscriber(Noisy { fd: EventFd::new(0).unwrap(), seen: 0 });
+    /// manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+    /// assert_eq!(manager.run_with_timeout(0).unwrap(), 1);
+    /// assert_eq!(manager.run_with_timeout(0).unwrap(), 0); // still ready, but paused
+    ///
+    /// let fd = manager.subscriber_mut(id).unwrap().fd.as_raw_fd();
+    /// manager.event_ops(id).unwrap().resume(&fd).unwrap();
+    /// assert_eq!(manager.run_with_timeout(0).unwrap(), 1);
+    /// assert_eq!(manager.subscriber_mut(id).unwrap().seen, 2);
+    /// ```
+    pub fn pause<F: AsRawFd + ?Sized>(&mut self, fd: &F) -> Result<()> {
+        self.registry.pause(self.owner, fd.as_raw_fd())
+    }
+
+    /// Gives a paused `fd` back to epoll with the data tag and interest it
+    /// had; its events arrive again from the next wait on (a level-triggered
+    /// fd that stayed ready meanwhile is reported at once). Resuming an fd
+    /// that is not paused does nothing. See [`pause`](Self::pause) for an
+    /// example.
+    ///
+    /// Fails with [`Error::FdNotRegistered`](crate::Error::FdNotRegistered)
+    /// if this subscriber did not add `fd`, and with
+    /// [`Error::Epoll`](crate::Error::Epoll) if the kernel refuses it
+    /// (`EBADF` when it was closed while paused); the fd stays paused then.
+    pub fn resume<F: AsRawFd + ?Sized>(&mut self, fd: &F) -> Result<()> {
+        self.registry.resume(self.owner, fd.as_raw_fd())
+    }
+
+    /// Whether this subscriber's `fd` is paused; [`Error::FdNotRegistered`](crate::Error::FdNotRegistered)
+    /// if this subscriber did not add it.
+    ///
+    /// ```
+    /// # use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
+    /// # use vmm_sys_util::eventfd::EventFd;
+    /// # use std::os::unix::io::AsRawFd;
+    /// # struct Idle(EventFd);
+    /// # impl MutEventSubscriber for Idle {
+    /// #     fn init(&mut self, ops: &mut EventOps) { ops.add(Events::new(&self.0, EventSet::IN)).unwrap(); }
+    /// #     fn process(&mut self, _e: Events, _o: &mut EventOps) {}
+    /// # }
+    /// let mut manager = EventManager::new().unwrap();
+    /// let id = manager.add_subscriber(Idle(EventFd::new(0).unwrap()));
+    /// let fd = manager.subscriber_mut(id).unwrap().0.as_raw_fd();
+    /// let mut ops = manager.event_ops(id).unwrap();
+    /// assert_eq!(ops.is_paused(&fd), Ok(false));
+    /// ops.pause(&fd).unwrap();
+    /// assert_eq!(ops.is_paused(&fd), Ok(true));
+    /// ```
+    pub fn is_paused<F: AsRawFd + ?Sized>(&self, fd: &F) -> Result<bool> {
+        self.registry.is_paused_by(self.owner, fd.as_raw_fd())
+    }
 }
 
 impl fmt::Debug for EventOps<'_> {

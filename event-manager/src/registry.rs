@@ -20,7 +20,7 @@
 //! however often the generation wraps. The held generations sit in a map
 //! off the dispatch path, empty unless a program closes registered fds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -54,6 +54,9 @@ struct FdSlot {
     data: AtomicU32,
     /// Where this fd sits in its owner's list, for O(1) removal.
     position: u32,
+    /// The interest the owner asked for (before `kernel_interest`), which
+    /// `resume` gives back to the kernel. Atomic for the reason `data` is.
+    interest: AtomicU32,
 }
 
 impl Default for FdSlot {
@@ -64,6 +67,7 @@ impl Default for FdSlot {
             generation: 0,
             data: AtomicU32::new(0),
             position: 0,
+            interest: AtomicU32::new(0),
         }
     }
 }
@@ -128,6 +132,11 @@ pub(crate) struct Registry {
     /// successful `EPOLL_CTL_DEL`, which the kernel may still report (see
     /// the module's docs). Never given to a registration again.
     held: HashMap<usize, Vec<u32>>,
+    /// Fd numbers whose registration is paused: still owned, with their
+    /// data and interest, but deleted from the kernel's interest list, so
+    /// nothing they do reaches the loop. Off the dispatch path; empty
+    /// unless a program pauses fds.
+    paused: HashSet<usize>,
 }
 
 /// The first data value of the range a derived subscriber's generated
@@ -169,6 +178,7 @@ impl Registry {
             owned: Vec::new(),
             derived: Vec::new(),
             held: HashMap::new(),
+            paused: HashSet::new(),
         })
     }
 
@@ -233,6 +243,11 @@ impl Registry {
         // drops a registration when its file closes). That record is ended
         // below, once the kernel has accepted the new registration, which
         // takes the generation after it.
+        // A paused fd is in no kernel list, so the kernel would accept it
+        // again: the table answers for it.
+        if self.is_paused(index) {
+            return Err(Error::FdAlreadyRegistered);
+        }
         let existing = self.fds.get(index);
         let stale = existing.is_some_and(FdSlot::is_registered);
         let held = self.held_at(index);
@@ -267,6 +282,8 @@ impl Registry {
         slot.owner = owner;
         slot.generation = generation;
         slot.data.store(events.data(), Ordering::Relaxed);
+        slot.interest
+            .store(events.event_set().bits(), Ordering::Relaxed);
         slot.position = list.len() as u32;
         list.push(fd);
         self.fds.occupy(index);
@@ -276,6 +293,13 @@ impl Registry {
     pub(crate) fn modify(&self, owner: OwnerSlot, events: Events) -> Result<()> {
         let fd = events.fd();
         let slot = self.owned_slot(owner, fd)?;
+        if self.is_paused(fd as usize) {
+            // Kept for `resume`.
+            slot.data.store(events.data(), Ordering::Relaxed);
+            slot.interest
+                .store(events.event_set().bits(), Ordering::Relaxed);
+            return Ok(());
+        }
         self.epoll
             .ctl(
                 ControlOperation::Modify,
@@ -287,11 +311,71 @@ impl Registry {
             )
             .map_err(Error::from_epoll_ctl)?;
         slot.data.store(events.data(), Ordering::Relaxed);
+        slot.interest
+            .store(events.event_set().bits(), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Takes `fd` out of the kernel's interest list but keeps its record:
+    /// owner, data, interest. Its key moves to a new generation, so an event
+    /// of it already in the batch being dispatched is dropped, as after a
+    /// removal. Pausing a paused fd does nothing.
+    pub(crate) fn pause(&mut self, owner: OwnerSlot, fd: RawFd) -> Result<()> {
+        self.owned_slot(owner, fd)?;
+        let index = fd as usize;
+        if self.is_paused(index) {
+            return Ok(());
+        }
+        self.epoll
+            .ctl(ControlOperation::Delete, fd, EpollEvent::default())
+            .map_err(|err| Error::Epoll(Errno::from(err)))?;
+        // The kernel let go of the old key: nothing to hold.
+        let held = held_for(&self.held, index);
+        if let Some(slot) = self.fds.get_mut(index) {
+            slot.generation = after(slot.generation, held);
+        }
+        self.paused.insert(index);
+        Ok(())
+    }
+
+    /// Gives a paused `fd` back to the kernel with the data and interest it
+    /// had (or was given by `modify` while paused). Resuming an fd that is
+    /// not paused does nothing.
+    pub(crate) fn resume(&mut self, owner: OwnerSlot, fd: RawFd) -> Result<()> {
+        let slot = self.owned_slot(owner, fd)?;
+        if !self.is_paused(fd as usize) {
+            return Ok(());
+        }
+        let interest = EventSet::from_bits_truncate(slot.interest.load(Ordering::Relaxed));
+        self.epoll
+            .ctl(
+                ControlOperation::Add,
+                fd,
+                EpollEvent::new(kernel_interest(interest), key(fd, slot.generation)),
+            )
+            .map_err(Error::from_epoll_ctl)?;
+        self.paused.remove(&(fd as usize));
+        Ok(())
+    }
+
+    /// Whether `owner` registered `fd` and paused it.
+    pub(crate) fn is_paused_by(&self, owner: OwnerSlot, fd: RawFd) -> Result<bool> {
+        self.owned_slot(owner, fd)?;
+        Ok(self.is_paused(fd as usize))
+    }
+
+    #[inline]
+    fn is_paused(&self, index: usize) -> bool {
+        !self.paused.is_empty() && self.paused.contains(&index)
     }
 
     pub(crate) fn remove(&mut self, owner: OwnerSlot, fd: RawFd) -> Result<()> {
         self.owned_slot(owner, fd)?;
+        if self.is_paused(fd as usize) {
+            // Already out of the kernel's list.
+            self.forget(fd as usize);
+            return Ok(());
+        }
         let result = self
             .epoll
             .ctl(ControlOperation::Delete, fd, EpollEvent::default())
@@ -319,13 +403,16 @@ impl Registry {
         let fds = std::mem::take(list);
         for &fd in &fds {
             // A failure here means the fd was already closed: the kernel
-            // may still hold the registration, under a dup.
-            let deleted = self
-                .epoll
-                .ctl(ControlOperation::Delete, fd, EpollEvent::default())
-                .is_ok();
-            if !deleted {
-                self.hold(fd as usize);
+            // may still hold the registration, under a dup. A paused fd is
+            // in no kernel list.
+            if self.paused.is_empty() || !self.paused.remove(&(fd as usize)) {
+                let deleted = self
+                    .epoll
+                    .ctl(ControlOperation::Delete, fd, EpollEvent::default())
+                    .is_ok();
+                if !deleted {
+                    self.hold(fd as usize);
+                }
             }
             let held = held_for(&self.held, fd as usize);
             if let Some(slot) = self.fds.get_mut(fd as usize) {
@@ -398,6 +485,9 @@ impl Registry {
     /// Ends the table's record of a registered fd: out of its owner's list
     /// and on to the next generation.
     fn forget(&mut self, index: usize) {
+        if !self.paused.is_empty() {
+            self.paused.remove(&index);
+        }
         let held = held_for(&self.held, index);
         let Some(slot) = self.fds.get_mut(index) else {
             return;

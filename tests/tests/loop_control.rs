@@ -1,0 +1,312 @@
+//! Leaving the loop: `StopHandle` from another thread, from a handler and
+//! from a signal handler; what a stop does to the rest of its batch; the
+//! defined answers to stopping twice, early, or after the manager is gone;
+//! `call_blocking` refused on the loop's own thread; sub-millisecond runs.
+
+use std::os::unix::io::AsRawFd;
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Duration;
+
+#[cfg(feature = "remote_endpoint")]
+use event_manager::RemoteEndpoint;
+use event_manager::{
+    Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, StopHandle, SubscriberOps,
+};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::signal::{register_signal_handler, Killable};
+
+type Dyn = Box<dyn MutEventSubscriber + Send>;
+
+#[test]
+fn a_stop_from_another_thread_ends_a_run_blocked_with_no_fds() {
+    let mut manager = EventManager::<Dyn>::new().unwrap();
+    let stop = manager.stop_handle().unwrap();
+    let (blocked_soon, about_to_run) = mpsc::channel();
+    let stopper = thread::spawn(move || {
+        about_to_run.recv().unwrap();
+        stop.stop().unwrap();
+    });
+    blocked_soon.send(()).unwrap();
+    // Nothing is registered: only the stop can end this.
+    manager.run_until_stopped().unwrap();
+    stopper.join().unwrap();
+}
+
+/// Reads its eventfd; the one with `stop` stops the loop and makes
+/// `late` ready, which must wait for the next run.
+struct Member {
+    fd: EventFd,
+    calls: u32,
+    stop: Option<StopHandle>,
+    late: Option<EventFd>,
+}
+
+impl MutEventSubscriber for Member {
+    fn init(&mut self, ops: &mut EventOps) {
+        ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
+    }
+    fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+        self.fd.read().unwrap();
+        self.calls += 1;
+        if let Some(stop) = &self.stop {
+            stop.stop().unwrap();
+            self.late.as_ref().unwrap().write(1).unwrap();
+        }
+    }
+}
+
+fn member(stop: Option<StopHandle>, late: Option<EventFd>) -> Member {
+    Member {
+        fd: EventFd::new(EFD_NONBLOCK).unwrap(),
+        calls: 0,
+        stop,
+        late,
+    }
+}
+
+#[test]
+fn a_stop_from_a_handler_finishes_its_batch_and_returns_before_waiting_again() {
+    let mut manager = EventManager::<Member>::new().unwrap();
+    let stop = manager.stop_handle().unwrap();
+    let late = manager.add_subscriber(member(None, None));
+    let late_fd = manager
+        .subscriber_mut(late)
+        .unwrap()
+        .fd
+        .try_clone()
+        .unwrap();
+    let stopper = manager.add_subscriber(member(Some(stop), Some(late_fd)));
+    let others: Vec<_> = (0..3)
+        .map(|_| manager.add_subscriber(member(None, None)))
+        .collect();
+    // All four ready before the run: one batch.
+    for id in others.iter().chain([&stopper]) {
+        manager.subscriber_mut(*id).unwrap().fd.write(1).unwrap();
+    }
+
+    manager.run_until_stopped().unwrap();
+
+    // Every event of the stopping batch was dispatched, wherever the
+    // stopping handler came in it...
+    for id in others.iter().chain([&stopper]) {
+        assert_eq!(manager.subscriber_mut(*id).unwrap().calls, 1);
+    }
+    // ...and the loop did not wait again: `late`, made ready by the
+    // stopping handler, is left for the next run.
+    assert_eq!(manager.subscriber_mut(late).unwrap().calls, 0);
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 1);
+    assert_eq!(manager.subscriber_mut(late).unwrap().calls, 1);
+}
+
+static SIGNAL_STOP: OnceLock<StopHandle> = OnceLock::new();
+
+extern "C" fn stop_on_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    if let Some(stop) = SIGNAL_STOP.get() {
+        // Async-signal-safe: two atomic stores and a write(2).
+        let _ = stop.stop();
+    }
+}
+
+#[test]
+fn a_stop_from_a_signal_handler_ends_the_run() {
+    register_signal_handler(libc::SIGUSR2, stop_on_signal).unwrap();
+    let (ready, is_ready) = mpsc::channel();
+    let looping = thread::spawn(move || {
+        let mut manager = EventManager::<Dyn>::new().unwrap();
+        SIGNAL_STOP.set(manager.stop_handle().unwrap()).unwrap();
+        ready.send(()).unwrap();
+        manager.run_until_stopped()
+    });
+    is_ready.recv().unwrap();
+    // Delivered to the loop's thread: its handler runs there, in or just
+    // before the wait, and the run ends either way.
+    looping.kill(libc::SIGUSR2).unwrap();
+    looping.join().unwrap().unwrap();
+}
+
+#[test]
+fn stopping_twice_early_or_after_the_drop_is_defined() {
+    let mut manager = EventManager::<Member>::new().unwrap();
+    let stop = manager.stop_handle().unwrap();
+    let id = manager.add_subscriber(member(None, None));
+    manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+
+    // Twice before the run: one stop, taken by the next run, which
+    // returns before waiting, so the ready fd is not dispatched.
+    stop.stop().unwrap();
+    stop.clone().stop().unwrap();
+    manager.run_until_stopped().unwrap();
+    assert_eq!(manager.subscriber_mut(id).unwrap().calls, 0);
+
+    // Taken: `run` and a new stop work as before.
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 1);
+    let second = manager.stop_handle().unwrap();
+    second.stop().unwrap();
+    // A stop wakes a plain `run`, which leaves it for run_until_stopped.
+    assert_eq!(manager.run_with_timeout(-1).unwrap(), 0);
+    manager.run_until_stopped().unwrap();
+
+    drop(manager);
+    assert!(!stop.is_manager_alive());
+    assert_eq!(stop.stop(), Err(Error::ManagerDropped));
+    assert_eq!(second.stop(), Err(Error::ManagerDropped));
+}
+
+#[test]
+fn a_stop_handle_is_send_sync_and_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<StopHandle>();
+}
+
+#[test]
+fn a_late_wake_up_costs_one_empty_wait_not_a_spinning_loop() {
+    let mut manager = EventManager::<Dyn>::new().unwrap();
+    let stop = manager.stop_handle().unwrap();
+    stop.stop().unwrap();
+    manager.run_until_stopped().unwrap();
+    // The eventfd was drained when the stop was taken: nothing is ready.
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+    assert_eq!(manager.run_with_duration(Duration::ZERO).unwrap(), 0);
+}
+
+/// Calls `call_blocking` on its own endpoint from `process`.
+#[cfg(feature = "remote_endpoint")]
+struct AsksItself {
+    fd: EventFd,
+    endpoint: Option<RemoteEndpoint<Box<AsksItself>>>,
+    answer: Option<Result<(), Error>>,
+}
+
+#[cfg(feature = "remote_endpoint")]
+impl MutEventSubscriber for AsksItself {
+    fn init(&mut self, ops: &mut EventOps) {
+        ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
+    }
+    fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+        self.fd.read().unwrap();
+        let endpoint = self.endpoint.as_ref().unwrap();
+        self.answer = Some(endpoint.call_blocking(|_ops| Ok(())));
+    }
+}
+
+#[cfg(feature = "remote_endpoint")]
+#[test]
+fn call_blocking_from_a_handler_is_refused_instead_of_deadlocking() {
+    let mut manager = EventManager::<Box<AsksItself>>::new().unwrap();
+    let endpoint = manager.remote_endpoint();
+    let id = manager.add_subscriber(Box::new(AsksItself {
+        fd: EventFd::new(EFD_NONBLOCK).unwrap(),
+        endpoint: Some(endpoint.clone()),
+        answer: None,
+    }));
+    manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(
+        manager.subscriber_mut(id).unwrap().answer,
+        Some(Err(Error::CallFromLoopThread))
+    );
+
+    // From a request the loop is serving, the same.
+    let (answer, answered) = mpsc::channel();
+    let inner = endpoint.clone();
+    endpoint
+        .fire(move |_ops| {
+            answer
+                .send(inner.call_blocking(|_ops| Ok::<_, Error>(())))
+                .unwrap();
+        })
+        .unwrap();
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(answered.recv().unwrap(), Err(Error::CallFromLoopThread));
+
+    // Outside a run, the mark is gone: another thread's call goes through
+    // while this thread runs the loop.
+    let caller = thread::spawn(move || endpoint.call_blocking(|_ops| Ok::<_, Error>(7)));
+    while !caller.is_finished() {
+        manager.run_with_timeout(10).unwrap();
+    }
+    assert_eq!(caller.join().unwrap(), Ok(7));
+}
+
+#[cfg(feature = "remote_endpoint")]
+#[test]
+fn call_blocking_from_a_handler_of_another_managers_loop_still_works() {
+    // The check is per manager: a thread running manager A may wait on
+    // manager B, which another thread runs.
+    let mut other = EventManager::<Dyn>::new().unwrap();
+    let other_endpoint = other.remote_endpoint();
+    let other_stop = other.stop_handle().unwrap();
+    let other_loop = thread::spawn(move || other.run_until_stopped());
+
+    struct AsksOther {
+        fd: EventFd,
+        endpoint: RemoteEndpoint<Dyn>,
+        answer: Option<Result<u32, Error>>,
+    }
+    impl MutEventSubscriber for AsksOther {
+        fn init(&mut self, ops: &mut EventOps) {
+            ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
+        }
+        fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+            self.fd.read().unwrap();
+            self.answer = Some(self.endpoint.call_blocking(|_ops| Ok(5)));
+        }
+    }
+    let mut manager = EventManager::<AsksOther>::new().unwrap();
+    let id = manager.add_subscriber(AsksOther {
+        fd: EventFd::new(EFD_NONBLOCK).unwrap(),
+        endpoint: other_endpoint,
+        answer: None,
+    });
+    manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(manager.subscriber_mut(id).unwrap().answer, Some(Ok(5)));
+    other_stop.stop().unwrap();
+    other_loop.join().unwrap().unwrap();
+}
+
+#[test]
+fn run_with_duration_dispatches_what_is_ready_and_times_out_empty() {
+    let mut manager = EventManager::<Member>::new().unwrap();
+    let id = manager.add_subscriber(member(None, None));
+    assert_eq!(
+        manager
+            .run_with_duration(Duration::from_micros(100))
+            .unwrap(),
+        0
+    );
+    manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+    assert_eq!(
+        manager
+            .run_with_duration(Duration::from_micros(100))
+            .unwrap(),
+        1
+    );
+    assert_eq!(manager.subscriber_mut(id).unwrap().calls, 1);
+    // Durations too long for a timespec or for milliseconds are waits
+    // without a practical limit, not errors: a ready fd ends them.
+    manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+    assert_eq!(manager.run_with_duration(Duration::MAX).unwrap(), 1);
+}
+
+#[test]
+fn the_epoll_fd_is_exposed_and_readable_when_an_event_is_ready() {
+    let mut manager = EventManager::<Member>::new().unwrap();
+    let id = manager.add_subscriber(member(None, None));
+    let outer = vmm_sys_util::epoll::Epoll::new().unwrap();
+    outer
+        .ctl(
+            vmm_sys_util::epoll::ControlOperation::Add,
+            manager.as_raw_fd(),
+            vmm_sys_util::epoll::EpollEvent::new(EventSet::IN, 1),
+        )
+        .unwrap();
+    let mut ready = [vmm_sys_util::epoll::EpollEvent::default(); 1];
+    assert_eq!(outer.wait(0, &mut ready).unwrap(), 0);
+    manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
+    assert_eq!(outer.wait(1000, &mut ready).unwrap(), 1);
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 1);
+    assert_eq!(outer.wait(0, &mut ready).unwrap(), 0);
+}
