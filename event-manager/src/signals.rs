@@ -60,8 +60,10 @@ use crate::{Error, Result};
 ///   each one sent is read once.
 /// - A handler installed with `sigaction` does not run while the signal is
 ///   blocked; the record goes to the signalfd instead.
-/// - Processes started with `std::process::Command` begin with an empty
-///   mask (std resets it in the child), so they keep the usual actions.
+/// - Child processes inherit the mask through `fork` and `exec`,
+///   `std::process::Command` included: a child started while the signals
+///   are blocked has them blocked too, and SIGTERM does not stop it until
+///   it unblocks them.
 ///
 /// One `Signals` per signal: two signalfds of the same signal compete,
 /// and each record goes to whichever reads first.
@@ -389,6 +391,15 @@ mod tests {
                 Signals::new(&[libc::SIGWINCH, signal]).err(),
                 Some(Error::InvalidSignal(signal))
             );
+        }
+        // glibc keeps these two for its threads and refuses them.
+        if cfg!(target_env = "gnu") {
+            for signal in [32, 33] {
+                assert_eq!(
+                    Signals::new(&[signal]).err(),
+                    Some(Error::InvalidSignal(signal))
+                );
+            }
         }
         assert_eq!(format!("{:?}", sys::thread_mask().unwrap()), before);
         assert!(!thread_blocks(libc::SIGWINCH));

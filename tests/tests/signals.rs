@@ -52,6 +52,10 @@ const CASES: &[(&str, fn())] = &[
         "drop restores the mask, keeping what was blocked before",
         drop_restores_the_mask,
     ),
+    (
+        "a child process inherits the block",
+        a_child_process_inherits_the_block,
+    ),
     ("bad numbers are InvalidSignal", bad_numbers_are_refused),
     (
         "dispatch to a hand-written subscriber",
@@ -213,6 +217,25 @@ fn drop_restores_the_mask() {
 
     unblock_signal(libc::SIGUSR2).unwrap();
     assert_eq!(get_blocked_signals().unwrap(), at_start);
+}
+
+/// The documented rule that a child starts with the parent's blocked
+/// signals: `std::process::Command` does not reset the mask.
+fn a_child_process_inherits_the_block() {
+    let signals = Signals::new(&[libc::SIGTERM]).unwrap();
+    let status = std::process::Command::new("cat")
+        .arg("/proc/self/status")
+        .output()
+        .unwrap();
+    let status = String::from_utf8(status.stdout).unwrap();
+    let blocked = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigBlk:"))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    // Bit n - 1 stands for signal n.
+    assert_ne!(blocked & (1 << (libc::SIGTERM - 1)), 0, "{status}");
+    drop(signals);
 }
 
 fn bad_numbers_are_refused() {
