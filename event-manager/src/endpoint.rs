@@ -107,18 +107,27 @@ impl<S> Inbox<S> {
         })
     }
 
-    /// Marks the calling thread as the one running the manager, and gives
-    /// back the mark's place, which the run clears when its dispatch ends
-    /// (also when a `process` panics; see `BatchCursor`): a store now and
-    /// one at the end, nothing per event. `Relaxed` is enough: the only
-    /// reader that acts on it is the same thread (`call_blocking` from
-    /// inside the run); other threads compare it with their own mark,
-    /// which it never equals.
+    /// Marks the calling thread as the one dispatching the manager's
+    /// events, until `clear_running`: a store each per run, nothing per
+    /// event. `Relaxed` is enough: the only reader that acts on it is the
+    /// same thread (`call_blocking` from inside the run); other threads
+    /// compare it with their own mark, which it never equals.
+    ///
+    /// A panic that unwinds out of `process` skips the clear (doing it on
+    /// that path too costs the dispatch loop an instruction per event), so
+    /// the mark stays until the manager's next run ends; `call_blocking`
+    /// from that thread meanwhile fails instead of waiting, which is also
+    /// what it should do as long as the thread holds the manager.
     #[inline(always)]
-    pub(crate) fn mark_running(&self) -> &AtomicUsize {
-        let running_on = &self.wakeup.running_on;
-        running_on.store(this_thread(), Ordering::Relaxed);
-        running_on
+    pub(crate) fn mark_running(&self) {
+        self.wakeup
+            .running_on
+            .store(this_thread(), Ordering::Relaxed);
+    }
+
+    #[inline(always)]
+    pub(crate) fn clear_running(&self) {
+        self.wakeup.running_on.store(0, Ordering::Relaxed);
     }
 }
 

@@ -262,6 +262,11 @@ impl<T: MutEventSubscriber> EventManager<T> {
         &mut self,
         wait: impl FnOnce(&Epoll, &mut [EpollEvent]) -> std::io::Result<usize>,
     ) -> Result<usize> {
+        // From here to the end of the batch, `call_blocking` on this
+        // thread is refused. Set and cleared outside the dispatch loop: the
+        // loop has no register to spare for the mark's address.
+        #[cfg(feature = "remote_endpoint")]
+        self.inbox.mark_running();
         if self.next_ready >= self.ready_len {
             self.ready_len = 0;
             self.next_ready = 0;
@@ -286,8 +291,6 @@ impl<T: MutEventSubscriber> EventManager<T> {
         let mut cursor = BatchCursor {
             position: self.next_ready,
             next_ready: &mut self.next_ready,
-            #[cfg(feature = "remote_endpoint")]
-            running_on: self.inbox.mark_running(),
         };
         for ready in batch {
             cursor.position += 1;
@@ -312,6 +315,8 @@ impl<T: MutEventSubscriber> EventManager<T> {
             dispatched += 1;
         }
         drop(cursor);
+        #[cfg(feature = "remote_endpoint")]
+        self.inbox.clear_running();
 
         #[cfg(feature = "remote_endpoint")]
         if std::mem::take(&mut self.endpoint_woken) {
@@ -468,20 +473,51 @@ impl<T> fmt::Debug for EventManager<T> {
 }
 
 /// Where the dispatch loop is in the ready batch; see `run_with_timeout`.
-/// While it lives, the thread is marked as running the manager (see
-/// `RemoteEndpoint::call_blocking`).
 struct BatchCursor<'a> {
     position: usize,
     next_ready: &'a mut usize,
-    #[cfg(feature = "remote_endpoint")]
-    running_on: &'a std::sync::atomic::AtomicUsize,
 }
 
 impl Drop for BatchCursor<'_> {
     fn drop(&mut self) {
         *self.next_ready = self.position;
-        #[cfg(feature = "remote_endpoint")]
-        self.running_on.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The manager's epoll fd, which becomes readable when an event is ready:
+/// another event loop can watch it and call
+/// [`run_with_timeout(0)`](EventManager::run_with_timeout) when it is (the
+/// `nested` example does this inside a tokio runtime).
+///
+/// Only for watching: adding fds to it directly, or closing it, bypasses
+/// the manager.
+///
+/// ```
+/// use std::os::unix::io::AsRawFd;
+/// use event_manager::{EventManager, MutEventSubscriber};
+///
+/// let manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+/// assert!(manager.as_raw_fd() >= 0);
+/// ```
+impl<T> std::os::unix::io::AsRawFd for EventManager<T> {
+    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.registry.epoll().as_raw_fd()
+    }
+}
+
+/// The manager's epoll fd, borrowed; see the `AsRawFd` implementation.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use event_manager::{EventManager, MutEventSubscriber};
+///
+/// let manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+/// let epoll = manager.as_fd().try_clone_to_owned().unwrap();
+/// # drop(epoll);
+/// ```
+impl<T> std::os::fd::AsFd for EventManager<T> {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        crate::sys::borrow_fd(self.registry.epoll())
     }
 }
 
@@ -626,42 +662,5 @@ mod tests {
         let text = format!("{manager:?}");
         assert!(text.contains("subscribers: 1"), "{text}");
         assert!(text.contains("ready_events_capacity: 8"), "{text}");
-    }
-}
-
-/// The manager's epoll fd, which becomes readable when an event is ready:
-/// another event loop can watch it and call
-/// [`run_with_timeout(0)`](EventManager::run_with_timeout) when it is (the
-/// `nested` example does this inside a tokio runtime).
-///
-/// Only for watching: adding fds to it directly, or closing it, bypasses
-/// the manager.
-///
-/// ```
-/// use std::os::unix::io::AsRawFd;
-/// use event_manager::{EventManager, MutEventSubscriber};
-///
-/// let manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
-/// assert!(manager.as_raw_fd() >= 0);
-/// ```
-impl<T> std::os::unix::io::AsRawFd for EventManager<T> {
-    fn as_raw_fd(&self) -> std::os::unix::io::RawFd {
-        self.registry.epoll().as_raw_fd()
-    }
-}
-
-/// The manager's epoll fd, borrowed; see the `AsRawFd` implementation.
-///
-/// ```
-/// use std::os::fd::AsFd;
-/// use event_manager::{EventManager, MutEventSubscriber};
-///
-/// let manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
-/// let epoll = manager.as_fd().try_clone_to_owned().unwrap();
-/// # drop(epoll);
-/// ```
-impl<T> std::os::fd::AsFd for EventManager<T> {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        crate::sys::borrow_fd(self.registry.epoll())
     }
 }

@@ -54,9 +54,6 @@ struct FdSlot {
     data: AtomicU32,
     /// Where this fd sits in its owner's list, for O(1) removal.
     position: u32,
-    /// The interest the owner asked for (before `kernel_interest`), which
-    /// `resume` gives back to the kernel. Atomic for the reason `data` is.
-    interest: AtomicU32,
 }
 
 impl Default for FdSlot {
@@ -67,7 +64,6 @@ impl Default for FdSlot {
             generation: 0,
             data: AtomicU32::new(0),
             position: 0,
-            interest: AtomicU32::new(0),
         }
     }
 }
@@ -124,6 +120,11 @@ pub(crate) struct Registry {
     fds: FdTable<FdSlot>,
     /// Indexed by owner slot: the fds that subscriber registered.
     owned: Vec<Vec<RawFd>>,
+    /// Beside each entry of `owned`: the interest the owner asked for
+    /// (before `kernel_interest`), which `resume` gives back to the kernel.
+    /// Atomic for the reason `FdSlot::data` is. Kept out of `FdSlot`, which
+    /// stays 16 bytes: the dispatch path indexes the table with a shift.
+    interests: Vec<Vec<AtomicU32>>,
     /// Indexed by owner slot: the subscriber is derived, so data at or
     /// above [`DERIVED_DATA`] belongs to its generated code, and a hand
     /// registration may not use it.
@@ -176,6 +177,7 @@ impl Registry {
             epoll: Epoll::new()?,
             fds: FdTable::new(),
             owned: Vec::new(),
+            interests: Vec::new(),
             derived: Vec::new(),
             held: HashMap::new(),
             paused: HashSet::new(),
@@ -206,6 +208,7 @@ impl Registry {
         let index = owner as usize;
         if self.owned.len() <= index {
             self.owned.resize_with(index + 1, Vec::new);
+            self.interests.resize_with(index + 1, Vec::new);
             self.derived.resize(index + 1, false);
         }
         self.derived[index] = false;
@@ -282,10 +285,9 @@ impl Registry {
         slot.owner = owner;
         slot.generation = generation;
         slot.data.store(events.data(), Ordering::Relaxed);
-        slot.interest
-            .store(events.event_set().bits(), Ordering::Relaxed);
         slot.position = list.len() as u32;
         list.push(fd);
+        self.interests[owner as usize].push(AtomicU32::new(events.event_set().bits()));
         self.fds.occupy(index);
         Ok(())
     }
@@ -296,7 +298,7 @@ impl Registry {
         if self.is_paused(fd as usize) {
             // Kept for `resume`.
             slot.data.store(events.data(), Ordering::Relaxed);
-            slot.interest
+            self.interest_of(owner, slot)
                 .store(events.event_set().bits(), Ordering::Relaxed);
             return Ok(());
         }
@@ -311,9 +313,14 @@ impl Registry {
             )
             .map_err(Error::from_epoll_ctl)?;
         slot.data.store(events.data(), Ordering::Relaxed);
-        slot.interest
+        self.interest_of(owner, slot)
             .store(events.event_set().bits(), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The interest `owner` asked for its registration `slot`.
+    fn interest_of(&self, owner: OwnerSlot, slot: &FdSlot) -> &AtomicU32 {
+        &self.interests[owner as usize][slot.position as usize]
     }
 
     /// Takes `fd` out of the kernel's interest list but keeps its record:
@@ -346,7 +353,8 @@ impl Registry {
         if !self.is_paused(fd as usize) {
             return Ok(());
         }
-        let interest = EventSet::from_bits_truncate(slot.interest.load(Ordering::Relaxed));
+        let interest =
+            EventSet::from_bits_truncate(self.interest_of(owner, slot).load(Ordering::Relaxed));
         self.epoll
             .ctl(
                 ControlOperation::Add,
@@ -401,6 +409,7 @@ impl Registry {
             return;
         };
         let fds = std::mem::take(list);
+        self.interests[owner as usize] = Vec::new();
         for &fd in &fds {
             // A failure here means the fd was already closed: the kernel
             // may still hold the registration, under a dup. A paused fd is
@@ -450,9 +459,11 @@ impl Registry {
     /// Forgets the owner slots from `len` on (all without fds).
     pub(crate) fn truncate_owners(&mut self, len: usize) {
         self.owned.truncate(len);
+        self.interests.truncate(len);
         self.derived.truncate(len);
         if self.owned.capacity() > 2 * len.max(4) {
             self.owned.shrink_to_fit();
+            self.interests.shrink_to_fit();
             self.derived.shrink_to_fit();
         }
     }
@@ -497,6 +508,7 @@ impl Registry {
         self.fds.vacate(index);
         let list = &mut self.owned[owner];
         list.swap_remove(position);
+        self.interests[owner].swap_remove(position);
         if let Some(&moved) = list.get(position) {
             if let Some(moved) = self.fds.get_mut(moved as usize) {
                 moved.position = position as u32;
