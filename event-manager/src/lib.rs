@@ -124,6 +124,8 @@
 //! assert_eq!(manager.remove_subscriber(id).unwrap().count, 3);
 //! ```
 //!
+#![doc = include_str!("around_the_loop.md")]
+//!
 //! # Events a subscriber always gets
 //!
 //! The kernel reports `EventSet::ERROR` and `EventSet::HANG_UP` on an fd
