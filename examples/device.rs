@@ -5,23 +5,27 @@
 //!
 //! - `kick`: an eventfd that a "vCPU" thread writes to, the way a guest
 //!   notifies a queue;
-//! - `tick`: a periodic `TimerFd`, for housekeeping (here: a status line);
+//! - `ticks`: a `Timers` with one periodic timer, for housekeeping (here: a
+//!   status line);
 //! - `backend`: an `Option<UnixStream>` that is `None` at start. The first
 //!   kick connects the device to its backend (a thread at the other end of
 //!   a socket pair) and registers the socket from the handler; from then on
 //!   each kick is forwarded to the backend, whose replies come back on it.
 //!
-//! Beside it, a hand-written `Shutdown` subscriber watches a signalfd and
-//! stops the loop on SIGINT or SIGTERM. Both live in one
-//! `EventManager<Box<dyn MutEventSubscriber + Send>>`.
+//! Beside it, a hand-written `Shutdown` subscriber watches `Signals` (a
+//! signalfd for SIGINT and SIGTERM) and, when one arrives, stops the loop
+//! through a `StopHandle`; `main` runs the loop with `run_until_stopped`.
+//! Both subscribers live in one `EventManager<Box<dyn MutEventSubscriber +
+//! Send>>`.
 //!
 //! ```text
 //! device [--ticks N]
 //! ```
 //!
 //! - `--ticks N` (default `none`): after N ticks of the 200 ms timer, the
-//!   device sends itself SIGTERM, so it stops through the same path as
-//!   Ctrl-C. Without it, it runs until SIGINT or SIGTERM.
+//!   device sends itself SIGTERM (`Signals::send_to_process`), so it stops
+//!   through the same path as Ctrl-C. Without it, it runs until SIGINT or
+//!   SIGTERM.
 //! - `--help` prints what it does and its options; any other argument is
 //!   an error.
 //!
@@ -36,12 +40,12 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};
-use event_manager_examples::{
-    send_signal_to_self, set_nonblocking, signal_name, CommandLine, StopSignals,
+use event_manager::{
+    EventManager, EventOps, EventSet, Events, MutEventSubscriber, Signals, StopHandle,
+    SubscriberOps, Timers,
 };
+use event_manager_examples::CommandLine;
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
-use vmm_sys_util::timerfd::TimerFd;
 
 const TICK_PERIOD: Duration = Duration::from_millis(200);
 const KICK_PERIOD: Duration = Duration::from_millis(30);
@@ -57,11 +61,14 @@ struct DeviceStats {
 
 #[derive(MutEventSubscriber)]
 #[event(fd = kick, handler = on_kick)]
-#[event(fd = tick, handler = on_tick)]
+#[event(fd = ticks, handler = on_tick)]
 #[event(fd = backend, handler = on_backend)]
 struct Device {
     kick: EventFd,
-    tick: TimerFd,
+    /// One periodic timer: the housekeeping tick.
+    ticks: Timers,
+    /// After this many ticks the device asks the process to stop.
+    ticks_to_run: Option<u64>,
     backend: Option<UnixStream>,
     backend_thread: Option<JoinHandle<io::Result<()>>>,
     replies: Vec<u8>,
@@ -69,13 +76,16 @@ struct Device {
 }
 
 impl Device {
-    fn new(stats: Arc<DeviceStats>) -> io::Result<Self> {
-        let mut tick = TimerFd::new()?;
-        set_nonblocking(&tick)?;
-        tick.reset(TICK_PERIOD, Some(TICK_PERIOD))?;
+    fn new(
+        stats: Arc<DeviceStats>,
+        ticks_to_run: Option<u64>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut ticks = Timers::new()?;
+        ticks.every(TICK_PERIOD, ())?;
         Ok(Device {
             kick: EventFd::new(EFD_NONBLOCK)?,
-            tick,
+            ticks,
+            ticks_to_run,
             backend: None,
             backend_thread: None,
             replies: Vec::new(),
@@ -134,18 +144,24 @@ impl Device {
     }
 
     fn on_tick(&mut self, _events: Events, _ops: &mut EventOps) {
-        let expirations = match self.tick.wait() {
-            Ok(expirations) => expirations,
-            Err(err) if err.errno() == libc::EAGAIN => return,
-            Err(err) => return eprintln!("device: reading the timer failed: {err}"),
-        };
-        let ticks = self.stats.ticks.fetch_add(expirations, Ordering::Relaxed) + expirations;
-        println!(
-            "device: tick {ticks}: {} kicks, {} requests, {} replies",
-            self.stats.kicks.load(Ordering::Relaxed),
-            self.stats.requests.load(Ordering::Relaxed),
-            self.stats.replies.load(Ordering::Relaxed),
-        );
+        // A tick that came late (a busy loop) fires once, not once per
+        // missed period: every tick below is one status line.
+        while self.ticks.pop_expired().is_some() {
+            let ticks = self.stats.ticks.fetch_add(1, Ordering::Relaxed) + 1;
+            println!(
+                "device: tick {ticks}: {} kicks, {} requests, {} replies",
+                self.stats.kicks.load(Ordering::Relaxed),
+                self.stats.requests.load(Ordering::Relaxed),
+                self.stats.replies.load(Ordering::Relaxed),
+            );
+            if self.ticks_to_run == Some(ticks) {
+                // The path a Ctrl-C takes: the Shutdown subscriber reads
+                // the signal and stops the loop.
+                if let Err(err) = Signals::send_to_process(libc::SIGTERM) {
+                    eprintln!("device: cannot send itself SIGTERM: {err}");
+                }
+            }
+        }
     }
 
     fn on_backend(&mut self, events: Events, ops: &mut EventOps) {
@@ -225,25 +241,35 @@ fn run_backend(socket: UnixStream) -> io::Result<()> {
 
 /// Stops the loop when SIGINT or SIGTERM arrives; written by hand.
 struct Shutdown {
-    signals: StopSignals,
-    stop: Arc<AtomicBool>,
+    signals: Signals,
+    stop: StopHandle,
 }
 
 impl MutEventSubscriber for Shutdown {
     fn init(&mut self, ops: &mut EventOps) {
         if let Err(err) = ops.add(Events::new(&self.signals, EventSet::IN)) {
-            eprintln!("shutdown: cannot watch the signalfd: {err}");
+            eprintln!("shutdown: cannot watch the signals: {err}");
         }
     }
 
     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
-        match self.signals.take() {
-            Ok(Some(signal)) => {
-                println!("shutdown: {} received, stopping", signal_name(signal));
-                self.stop.store(true, Ordering::Relaxed);
+        loop {
+            let signal = match self.signals.read() {
+                Ok(Some(info)) => info.signal,
+                Ok(None) => return,
+                Err(err) => return eprintln!("shutdown: reading the signals failed: {err}"),
+            };
+            let name = if signal == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            println!("shutdown: {name} received, stopping");
+            // The rest of this batch is still dispatched; then
+            // `run_until_stopped` returns.
+            if let Err(err) = self.stop.stop() {
+                eprintln!("shutdown: cannot stop the loop: {err}");
             }
-            Ok(None) => {}
-            Err(err) => eprintln!("shutdown: reading the signalfd failed: {err}"),
         }
     }
 }
@@ -289,26 +315,24 @@ fn ticks_to_run(command_line: &CommandLine) -> Option<u64> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Before any thread starts, so that every thread inherits the mask.
-    let signals = StopSignals::new()?;
+    let signals = Signals::new(&[libc::SIGTERM, libc::SIGINT])?;
     let ticks_to_run = ticks_to_run(&command_line());
-    let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(DeviceStats::default());
 
     let mut manager = EventManager::<Box<dyn MutEventSubscriber + Send>>::new()?;
-    let device = Device::new(Arc::clone(&stats))?;
+    let device = Device::new(Arc::clone(&stats), ticks_to_run)?;
     let guest_kick = device.kick.try_clone()?;
     let device_id = manager.add_subscriber(Box::new(device));
-    let shutdown_id = manager.add_subscriber(Box::new(Shutdown {
-        signals,
-        stop: Arc::clone(&stop),
-    }));
+    let stop = manager.stop_handle()?;
+    let shutdown_id = manager.add_subscriber(Box::new(Shutdown { signals, stop }));
 
-    // The "vCPU": kicks the device until the loop stops.
+    // The "vCPU": kicks the device until the loop has stopped.
+    let guest_running = Arc::new(AtomicBool::new(true));
     let guest = {
-        let stop = Arc::clone(&stop);
+        let running = Arc::clone(&guest_running);
         thread::spawn(move || -> io::Result<u64> {
             let mut sent = 0;
-            while !stop.load(Ordering::Relaxed) {
+            while running.load(Ordering::Relaxed) {
                 guest_kick.write(1)?;
                 sent += 1;
                 thread::sleep(KICK_PERIOD);
@@ -318,15 +342,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     println!("device: running; Ctrl-C or SIGTERM stops it");
-    let mut stop_requested = false;
-    while !stop.load(Ordering::Relaxed) {
-        manager.run()?;
-        let ticks = stats.ticks.load(Ordering::Relaxed);
-        if !stop_requested && ticks_to_run.is_some_and(|limit| ticks >= limit) {
-            send_signal_to_self(libc::SIGTERM)?;
-            stop_requested = true;
-        }
-    }
+    manager.run_until_stopped()?;
+    guest_running.store(false, Ordering::Relaxed);
 
     let kicks_sent = guest.join().map_err(|_| "the guest thread panicked")??;
     // Removing the device drops it, which disconnects its backend after
