@@ -1,23 +1,33 @@
 //! A TCP echo server on one `EventManager`, written with
 //! `#[derive(MutEventSubscriber)]`, with a built-in load to prove it.
 //!
-//! The server is a single subscriber: the listener, a signalfd and an
-//! optional "load finished" eventfd are fields with an `#[event]`
-//! attribute each, and one more `#[event]` covers the connection table,
+//! The server is a single subscriber: the listener, its `Signals` (SIGINT
+//! and SIGTERM), an optional "load finished" eventfd and its `Timers` are
+//! fields with an `#[event]` attribute each, and one more `#[event]` covers
+//! the connection table,
 //! a `Vec` of slots: an accepted connection takes a free slot and is
 //! attached with the generated `attach_connections(slot, ...)`, and its
 //! events reach `on_connection` with the slot's index. No data tag is
 //! written by hand. Sockets are non-blocking; a connection
 //! asks for `OUT` only while some of its bytes wait to be written back,
 //! and stops reading while too many do, so a slow reader neither spins
-//! the loop nor grows the server's memory.
+//! the loop nor grows the server's memory. A signal or the end of the load
+//! makes the server call its `StopHandle`; `main` runs the loop with
+//! `run_until_stopped`.
 //!
 //! ```text
-//! echo [--listen ADDR] [--clients N] [--messages M] [--size BYTES]
+//! echo [--listen ADDR] [--idle-timeout SECONDS] [--clients N] [--messages M] [--size BYTES]
 //! ```
 //!
 //! - `--listen ADDR` (default `127.0.0.1:0`): where to listen; port 0 takes
 //!   any free port. The bound address is the first line printed.
+//! - `--idle-timeout SECONDS` (default `none`): close a connection on which
+//!   no byte has gone either way for this long; decimals such as `0.2` are
+//!   accepted. Each connection gets a timer when it is accepted, moved on
+//!   by every read or write and cancelled when it closes; all of them share
+//!   one `Timers`. Each idle close is logged on stderr, and the final line
+//!   counts them. Without it, connections stay open until their client
+//!   closes them.
 //! - `--clients N` (default `8`): client threads of the built-in load.
 //! - `--messages M` (default `1000`): messages each client sends.
 //! - `--size BYTES` (default `1024`): bytes in each message, at most 16 MiB.
@@ -43,9 +53,10 @@ use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::thread;
+use std::time::Duration;
 
-use event_manager::{EventManager, SubscriberOps};
-use event_manager_examples::{CommandLine, StopSignals, USAGE_ERROR};
+use event_manager::{EventManager, Signals, SubscriberOps};
+use event_manager_examples::{CommandLine, USAGE_ERROR};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use crate::load::{Load, LoadReport};
@@ -66,6 +77,7 @@ const MAX_SIZE: usize = 16 * 1024 * 1024;
 
 struct Options {
     listen: SocketAddr,
+    idle_timeout: Option<Duration>,
     load: Option<Load>,
 }
 
@@ -76,8 +88,9 @@ fn command_line() -> CommandLine {
     )
     .about(
         "The server is one subscriber written with #[derive(MutEventSubscriber)]: \
-         it watches the listener, a signalfd and every connection it accepts, \
-         and writes back each byte it reads.",
+         it watches the listener, SIGINT and SIGTERM through a signalfd, its \
+         timers and every connection it accepts, and writes back each byte it \
+         reads.",
     )
     .option(
         "--listen",
@@ -85,6 +98,15 @@ fn command_line() -> CommandLine {
         DEFAULT_LISTEN,
         "where to listen; port 0 takes any free port, and the bound address is \
          the first line printed",
+    )
+    .option(
+        "--idle-timeout",
+        "SECONDS",
+        "none",
+        "close a connection on which no byte has gone either way for this \
+         long, such as 0.2 or 30; each idle close is logged on stderr and \
+         counted in the last line; without it, connections stay open until \
+         their client closes them",
     )
     .option(
         "--clients",
@@ -124,6 +146,7 @@ fn command_line() -> CommandLine {
 fn parse_options(given: Vec<(&'static str, String)>) -> Result<Options, String> {
     let mut options = Options {
         listen: DEFAULT_LISTEN,
+        idle_timeout: None,
         load: None,
     };
     for (flag, value) in given {
@@ -131,6 +154,12 @@ fn parse_options(given: Vec<(&'static str, String)>) -> Result<Options, String> 
             options.listen = value.parse().map_err(|_| {
                 format!("--listen takes an address such as 127.0.0.1:7000, not `{value}`")
             })?;
+            continue;
+        }
+        if flag == "--idle-timeout" {
+            options.idle_timeout = Some(parse_seconds(&value).ok_or_else(|| {
+                format!("--idle-timeout takes a positive number of seconds, not `{value}`")
+            })?);
             continue;
         }
         let count = match value.parse::<usize>() {
@@ -164,10 +193,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// A positive number of seconds, decimals allowed, that a `Duration` can
+/// hold.
+fn parse_seconds(value: &str) -> Option<Duration> {
+    let seconds: f64 = value.parse().ok()?;
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|duration| !duration.is_zero())
+}
+
 /// Serves until stopped; with a load, returns whether it all came back.
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
     // Before any thread starts, so that the client threads inherit it.
-    let signals = StopSignals::new()?;
+    let signals = Signals::new(&[libc::SIGINT, libc::SIGTERM])?;
     let command_line = command_line();
     let options =
         parse_options(command_line.read_args()).unwrap_or_else(|err| command_line.fail(err));
@@ -181,7 +219,9 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     };
     let stop_server = load_done.as_ref().map(EventFd::try_clone).transpose()?;
     let mut manager = EventManager::<EchoServer>::new()?;
-    let id = manager.add_subscriber(EchoServer::new(listener, signals, load_done)?);
+    let stop = manager.stop_handle()?;
+    let server = EchoServer::new(listener, signals, stop, load_done, options.idle_timeout)?;
+    let id = manager.add_subscriber(server);
 
     println!("listening on {address}");
     match options.load {
@@ -206,13 +246,10 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         _ => None,
     };
 
-    let stopped_by = loop {
-        manager.run()?;
-        if let Some(reason) = manager.subscriber_mut(id)?.stopped_by() {
-            break reason;
-        }
-    };
+    // The server stops it, on a signal or at the end of the load.
+    manager.run_until_stopped()?;
     let server = manager.remove_subscriber(id)?;
+    let stopped_by = server.stopped_by().unwrap_or("a stop request");
     let stats = server.stats();
     let still_open = server.open_connections();
     drop(server);
@@ -231,8 +268,13 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
             true
         }
     };
+    // Idle closes are counted only where there can be some.
+    let idle_closed = match options.idle_timeout {
+        Some(_) => format!(", {} closed as idle", stats.idle_closed),
+        None => String::new(),
+    };
     println!(
-        "stopped by {stopped_by}: {} accepted, {} finished, {} failed, {still_open} still open",
+        "stopped by {stopped_by}: {} accepted, {} finished{idle_closed}, {} failed, {still_open} still open",
         count(stats.accepted, "connection"),
         stats.closed,
         stats.failed,

@@ -1,17 +1,22 @@
-//! The echo server: one subscriber for the listener, the stop fds and every
-//! connection, written with `#[derive(MutEventSubscriber)]`. The
-//! connections are one `#[event]` over a `Vec` of slots: no data tag is
+//! The echo server: one subscriber for the listener, the stop fds, its
+//! timers and every connection, written with `#[derive(MutEventSubscriber)]`.
+//! The connections are one `#[event]` over a `Vec` of slots: no data tag is
 //! written by hand, and the handler gets the slot's index.
+//!
+//! All the server's timers share one `Timers`: the retry of a paused
+//! accept, and with an idle timeout one timer per connection, set when it
+//! is accepted, moved on whenever bytes go either way, and cancelled when
+//! it closes. A timer that fires closes its connection.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
-use event_manager_examples::{set_nonblocking, signal_name, StopSignals};
+use event_manager::{
+    EventOps, EventSet, Events, MutEventSubscriber, Signals, StopHandle, TimerId, Timers,
+};
 use vmm_sys_util::eventfd::EventFd;
-use vmm_sys_util::timerfd::TimerFd;
 
 /// How long accepting pauses when the process is out of fds or memory.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
@@ -30,29 +35,44 @@ pub struct ServerStats {
     pub accepted: u64,
     pub closed: u64,
     pub failed: u64,
+    /// Closed by the server after the idle timeout.
+    pub idle_closed: u64,
     pub bytes_echoed: u64,
+}
+
+/// What a timer of the server is for.
+#[derive(Debug, Clone, Copy)]
+enum Due {
+    /// Accepting was paused for lack of fds or memory: try again.
+    AcceptRetry,
+    /// The connection in this slot has been idle for the idle timeout.
+    Idle { slot: usize },
 }
 
 #[derive(MutEventSubscriber)]
 #[event(fd = listener, handler = on_accept)]
 #[event(fd = signals, handler = on_signal)]
 #[event(fd = load_done, handler = on_load_done)]
-#[event(fd = accept_retry, handler = on_accept_retry)]
+#[event(fd = timers, handler = on_timers)]
 #[event(fd = connections[..], handler = on_connection)]
 pub struct EchoServer {
     listener: TcpListener,
-    signals: StopSignals,
+    signals: Signals,
     /// Written by the built-in load when its clients are done.
     load_done: Option<EventFd>,
+    /// Stops the loop's `run_until_stopped`.
+    stop: StopHandle,
     /// Open connections; a closed one leaves `None` until a new one
     /// takes its slot.
     connections: Vec<Option<Connection>>,
     free_slots: Vec<usize>,
-    /// False while accept fails for lack of fds or memory; a closed
-    /// connection or `accept_retry` turns it back on.
-    accepting: bool,
-    /// A one-shot timer armed while accepting is paused.
-    accept_retry: TimerFd,
+    timers: Timers<Due>,
+    /// Set while accepting is paused (accept failed for lack of fds or
+    /// memory): the timer that resumes it, unless a connection closes
+    /// first.
+    accept_retry: Option<TimerId>,
+    /// A connection quiet for this long is closed.
+    idle_timeout: Option<Duration>,
     read_buffer: Box<[u8]>,
     log_connections: bool,
     stopped_by: Option<&'static str>,
@@ -62,6 +82,8 @@ pub struct EchoServer {
 struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
+    /// Its idle timer, with an idle timeout.
+    idle_timer: Option<TimerId>,
     /// Bytes read and not yet written back, from `written` on.
     pending: Vec<u8>,
     written: usize,
@@ -80,34 +102,47 @@ impl AsRawFd for Connection {
 enum Closed {
     /// The peer finished sending and everything was echoed.
     Finished,
+    /// Neither side sent a byte for the idle timeout.
+    Idle,
     Failed(io::Error),
 }
 
+/// What one `Connection::serve` moved.
+struct Progress {
+    read: usize,
+    echoed: usize,
+}
+
 impl EchoServer {
-    /// A server on `listener` that stops on `signals`, or when `load_done`
-    /// becomes readable.
+    /// A server on `listener` that calls `stop` when one of `signals`
+    /// arrives or `load_done` becomes readable, and closes connections idle
+    /// for longer than `idle_timeout`.
     pub fn new(
         listener: TcpListener,
-        signals: StopSignals,
+        signals: Signals,
+        stop: StopHandle,
         load_done: Option<EventFd>,
-    ) -> io::Result<Self> {
+        idle_timeout: Option<Duration>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         listener.set_nonblocking(true)?;
         Ok(EchoServer {
             listener,
             signals,
+            stop,
             log_connections: load_done.is_none(),
             load_done,
             connections: Vec::new(),
             free_slots: Vec::new(),
-            accepting: true,
-            accept_retry: nonblocking_timer()?,
+            timers: Timers::new()?,
+            accept_retry: None,
+            idle_timeout,
             read_buffer: vec![0; READ_CHUNK].into_boxed_slice(),
             stopped_by: None,
             stats: ServerStats::default(),
         })
     }
 
-    /// Why the loop should stop, once it should.
+    /// Why the server asked the loop to stop, once it has.
     pub fn stopped_by(&self) -> Option<&'static str> {
         self.stopped_by
     }
@@ -145,39 +180,51 @@ impl EchoServer {
     }
 
     /// Level-triggered, a listener that cannot accept (no fds or memory
-    /// left) would wake the loop again at once: stop watching it until a
+    /// left) would wake the loop again at once: pause it until a
     /// connection closes or a short timer expires.
     fn pause_accepting(&mut self, err: io::Error, ops: &mut EventOps) {
         eprintln!("echo: accept failed: {err}; pausing for {ACCEPT_RETRY:?}");
-        if let Err(err) = self.set_listener_interest(ops, EventSet::empty()) {
+        let retry = match self.timers.after(ACCEPT_RETRY, Due::AcceptRetry) {
+            Ok(retry) => retry,
+            // Without a timer only a closing connection would resume it.
+            Err(err) => return eprintln!("echo: cannot set the retry timer: {err}"),
+        };
+        if let Err(err) = ops.pause(&self.listener) {
             eprintln!("echo: cannot pause the listener: {err}");
+            let _ = self.timers.cancel(retry);
             return;
         }
-        self.accepting = false;
-        if let Err(err) = self.accept_retry.reset(ACCEPT_RETRY, None) {
-            eprintln!("echo: cannot arm the retry timer: {err}");
-        }
+        self.accept_retry = Some(retry);
     }
 
     fn resume_accepting(&mut self, ops: &mut EventOps) {
-        if self.accepting {
+        let Some(retry) = self.accept_retry.take() else {
             return;
-        }
-        match self.set_listener_interest(ops, EventSet::IN) {
-            Ok(()) => self.accepting = true,
-            Err(err) => eprintln!("echo: cannot resume accepting: {err}"),
-        }
-        if let Err(err) = self.accept_retry.clear() {
-            eprintln!("echo: cannot disarm the retry timer: {err}");
+        };
+        // Gone already when it is the timer that resumes.
+        let _ = self.timers.cancel(retry);
+        if let Err(err) = ops.resume(&self.listener) {
+            eprintln!("echo: cannot resume accepting: {err}");
         }
     }
 
-    fn on_accept_retry(&mut self, ops: &mut EventOps) {
-        match self.accept_retry.wait() {
-            Ok(_) => self.resume_accepting(ops),
-            // Re-armed or disarmed since epoll reported it.
-            Err(err) if matches!(err.errno(), libc::EAGAIN | libc::EINTR) => {}
-            Err(err) => eprintln!("echo: reading the retry timer failed: {err}"),
+    fn on_timers(&mut self, ops: &mut EventOps) {
+        while let Some((timer, due)) = self.timers.pop_expired() {
+            match due {
+                Due::AcceptRetry => self.resume_accepting(ops),
+                Due::Idle { slot } => {
+                    let Some(Some(connection)) = self.connections.get_mut(slot) else {
+                        continue;
+                    };
+                    // Timers are cancelled when their connection closes;
+                    // this check only guards against a mix-up.
+                    if connection.idle_timer != Some(timer) {
+                        continue;
+                    }
+                    connection.idle_timer = None;
+                    self.close(slot, Closed::Idle, ops);
+                }
+            }
         }
     }
 
@@ -185,9 +232,20 @@ impl EchoServer {
         stream.set_nonblocking(true)?;
         stream.set_nodelay(true)?;
         let slot = self.free_slots.pop().unwrap_or(self.connections.len());
+        let idle_timer = match self.idle_timeout {
+            Some(timeout) => match self.timers.after(timeout, Due::Idle { slot }) {
+                Ok(timer) => Some(timer),
+                Err(err) => {
+                    self.free_slots.push(slot);
+                    return Err(io::Error::other(format!("set its idle timer: {err}")));
+                }
+            },
+            None => None,
+        };
         let connection = Connection {
             stream,
             peer,
+            idle_timer,
             pending: Vec::new(),
             written: 0,
             peer_done: false,
@@ -201,6 +259,9 @@ impl EchoServer {
         if let Err(err) = self.attach_connections(slot, ops) {
             self.connections[slot] = None;
             self.free_slots.push(slot);
+            if let Some(timer) = idle_timer {
+                let _ = self.timers.cancel(timer);
+            }
             return Err(io::Error::other(format!("register the socket: {err}")));
         }
         if self.log_connections {
@@ -214,11 +275,19 @@ impl EchoServer {
             return;
         };
         let outcome = connection.serve(events.event_set(), &mut self.read_buffer);
-        let echoed = match outcome {
-            Ok(echoed) => echoed,
+        let progress = match outcome {
+            Ok(progress) => progress,
             Err(closed) => return self.close(slot, closed, ops),
         };
-        self.stats.bytes_echoed += echoed as u64;
+        self.stats.bytes_echoed += progress.echoed as u64;
+        if let (Some(timer), Some(timeout)) = (connection.idle_timer, self.idle_timeout) {
+            if progress.read > 0 || progress.echoed > 0 {
+                // Later than before: no system call.
+                if let Err(err) = self.timers.reschedule(timer, timeout) {
+                    eprintln!("echo: cannot move the idle timer of connection {slot}: {err}");
+                }
+            }
+        }
         let (current, wanted) = (connection.interest, connection.wanted_interest());
         if wanted == current {
             return;
@@ -245,7 +314,12 @@ impl EchoServer {
         let Some(connection) = self.connections[slot].take() else {
             return;
         };
+        if let Some(timer) = connection.idle_timer {
+            let _ = self.timers.cancel(timer);
+        }
         let peer = connection.peer;
+        // An idle close during the load is news: it is logged even then.
+        let log = self.log_connections || matches!(closed, Closed::Idle);
         // Closed before it is logged: whoever reads the log may count the
         // server's fds next.
         drop(connection);
@@ -254,12 +328,17 @@ impl EchoServer {
                 self.stats.closed += 1;
                 String::new()
             }
+            Closed::Idle => {
+                self.stats.idle_closed += 1;
+                let timeout = self.idle_timeout.unwrap_or_default();
+                format!(": idle for longer than {} s", timeout.as_secs_f64())
+            }
             Closed::Failed(err) => {
                 self.stats.failed += 1;
                 format!(": {err}")
             }
         };
-        if self.log_connections {
+        if log {
             eprintln!("echo: connection {slot} from {peer} closed{reason}");
         }
         self.free_slots.push(slot);
@@ -267,29 +346,45 @@ impl EchoServer {
     }
 
     fn on_signal(&mut self) {
-        match self.signals.take() {
-            Ok(Some(signal)) => self.stopped_by = Some(signal_name(signal)),
-            Ok(None) => {}
-            Err(err) => eprintln!("echo: reading the signalfd failed: {err}"),
+        loop {
+            match self.signals.read() {
+                Ok(Some(info)) if info.signal == libc::SIGINT => self.stop_for("SIGINT"),
+                Ok(Some(_)) => self.stop_for("SIGTERM"),
+                Ok(None) => return,
+                Err(err) => return eprintln!("echo: reading the signals failed: {err}"),
+            }
         }
     }
 
     fn on_load_done(&mut self) {
-        self.stopped_by = Some("the end of the load");
+        self.stop_for("the end of the load");
+    }
+
+    /// Asks the loop to stop once this batch of events is dispatched; the
+    /// first reason given is the one reported.
+    fn stop_for(&mut self, reason: &'static str) {
+        self.stopped_by.get_or_insert(reason);
+        if let Err(err) = self.stop.stop() {
+            eprintln!("echo: cannot stop the loop: {err}");
+        }
     }
 }
 
 impl Connection {
     /// Reads what the event says is there and writes back what it can.
-    /// Returns the bytes written, or why the connection is over.
-    fn serve(&mut self, ready: EventSet, read_buffer: &mut [u8]) -> Result<usize, Closed> {
+    /// Returns the bytes read and written, or why the connection is over.
+    fn serve(&mut self, ready: EventSet, read_buffer: &mut [u8]) -> Result<Progress, Closed> {
+        let mut read_now = 0;
         // ERROR and HANG_UP come whatever the interest; the read (or the
         // write below) returns the socket's error or end of stream.
         let problem = EventSet::ERROR | EventSet::HANG_UP;
         if !self.peer_done && (ready.contains(EventSet::IN) || ready.intersects(problem)) {
             match self.stream.read(read_buffer) {
                 Ok(0) => self.peer_done = true,
-                Ok(read) => self.pending.extend_from_slice(&read_buffer[..read]),
+                Ok(read) => {
+                    self.pending.extend_from_slice(&read_buffer[..read]);
+                    read_now = read;
+                }
                 Err(err) if is_transient(&err) => {}
                 Err(err) => return Err(Closed::Failed(err)),
             }
@@ -320,7 +415,10 @@ impl Connection {
             // Both directions are shut: what is left cannot be delivered.
             return Err(Closed::Failed(io::Error::from(io::ErrorKind::BrokenPipe)));
         }
-        Ok(echoed)
+        Ok(Progress {
+            read: read_now,
+            echoed,
+        })
     }
 
     /// Reads while there is room, writability while bytes wait: no
@@ -336,12 +434,6 @@ impl Connection {
         }
         interest
     }
-}
-
-fn nonblocking_timer() -> io::Result<TimerFd> {
-    let timer = TimerFd::new()?;
-    set_nonblocking(&timer)?;
-    Ok(timer)
 }
 
 /// Errors of `accept` that say the process is short of fds or memory, not

@@ -1,11 +1,13 @@
 //! The `echo` example as a separate process, on an ephemeral loopback
 //! port, driven by real TCP clients: many at once, messages from one byte
-//! to one MiB, clients that leave mid-message or reset the connection.
+//! to one MiB, clients that leave mid-message or reset the connection, and
+//! a client that goes quiet under `--idle-timeout`.
 
 use std::io::{self, Read, Write};
 use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::thread;
 
@@ -19,7 +21,14 @@ struct Server {
 
 impl Server {
     fn start() -> Self {
-        let mut process = ExampleProcess::start("echo", &["--listen", "127.0.0.1:0"]);
+        Self::start_with(&[])
+    }
+
+    /// Starts it with `options` after `--listen 127.0.0.1:0`.
+    fn start_with(options: &[&str]) -> Self {
+        let mut args = vec!["--listen", "127.0.0.1:0"];
+        args.extend_from_slice(options);
+        let mut process = ExampleProcess::start("echo", &args);
         let line = process.stdout_line_containing("listening on ");
         let address = line["listening on ".len()..]
             .parse()
@@ -239,6 +248,71 @@ fn stops_on_sigint_with_a_connection_still_open() {
     // The server closed the socket when it stopped.
     let mut rest = Vec::new();
     assert_eq!((&idle).read_to_end(&mut rest).unwrap(), 0);
+}
+
+#[test]
+fn idle_timeout_closes_the_quiet_connection_and_keeps_serving_the_active_one() {
+    let mut server = Server::start_with(&["--idle-timeout", "0.2"]);
+    let active = server.connect();
+    let active_address = active.local_addr().unwrap();
+    let quiet = server.connect();
+    let quiet_address = quiet.local_addr().unwrap();
+    // One round trip each: both are accepted and have their timers.
+    exchange_one_byte(&active);
+    exchange_one_byte(&quiet);
+    // A guard against a hang if the server never closes it.
+    quiet
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+
+    let quiet_closed = AtomicBool::new(false);
+    let round_trips = thread::scope(|scope| {
+        // Talks without pause until the quiet one is closed, and once more
+        // after: every byte it sends keeps its connection alive.
+        let talker = scope.spawn(|| {
+            let mut round_trips = 0u64;
+            loop {
+                let done = quiet_closed.load(Ordering::Acquire);
+                exchange_one_byte(&active);
+                round_trips += 1;
+                if done {
+                    return round_trips;
+                }
+            }
+        });
+        // The quiet client sends nothing more: its read waits until the
+        // server closes the connection, and sees the end of the stream.
+        let mut rest = Vec::new();
+        let read = (&quiet).read_to_end(&mut rest).unwrap();
+        quiet_closed.store(true, Ordering::Release);
+        assert_eq!(read, 0, "the server sent {rest:?} instead of closing");
+        talker.join().unwrap()
+    });
+
+    let line = server.closed_line(quiet_address);
+    assert!(
+        line.ends_with(&format!(
+            "from {quiet_address} closed: idle for longer than 0.2 s"
+        )),
+        "{line}"
+    );
+    // The active client ends its connection itself.
+    finish_and_wait_for_close(&active);
+    let line = server.closed_line(active_address);
+    assert!(line.ends_with(" closed"), "{line}");
+
+    let summary = server.stop(libc::SIGTERM);
+    assert_eq!(
+        summary.stopped,
+        "stopped by SIGTERM: 2 connections accepted, 1 finished, 1 closed as idle, 0 failed, 0 still open"
+    );
+    assert_eq!(
+        summary.traffic,
+        format!(
+            "traffic: {} bytes echoed on 2 connections, in messages of whatever size the clients sent",
+            2 + round_trips
+        )
+    );
 }
 
 #[test]

@@ -116,6 +116,14 @@ fn echo_refuses_bad_options_with_a_message() {
         (&["--listen", "localhost"][..], "--listen takes an address"),
         (&["--verbose", "1"][..], "unknown option `--verbose`"),
         (
+            &["--idle-timeout", "0"][..],
+            "--idle-timeout takes a positive number of seconds, not `0`",
+        ),
+        (
+            &["--idle-timeout", "soon"][..],
+            "--idle-timeout takes a positive number of seconds, not `soon`",
+        ),
+        (
             &["--size", "16777217"][..],
             "--size is at most 16777216 bytes",
         ),
@@ -138,6 +146,7 @@ const EXAMPLES: [(&str, &[(&str, &str)]); 4] = [
         "echo",
         &[
             ("--listen ADDR", "127.0.0.1:0"),
+            ("--idle-timeout SECONDS", "none"),
             ("--clients N", "8"),
             ("--messages M", "1000"),
             ("--size BYTES", "1024"),
