@@ -9,3 +9,4 @@ pub mod fds;
 pub mod measure;
 pub mod memory;
 pub mod report;
+pub mod timers;

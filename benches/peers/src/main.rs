@@ -10,7 +10,9 @@
 //! `benches/peers/ratio-to-floor.svg` (both found from this crate's
 //! manifest directory, whatever the current or target directory). To look
 //! without writing, add `-- --no-write`; `-- --quick` is a short run that
-//! writes nothing either. `-- --help` lists the flags.
+//! writes nothing either; `-- --timers` runs only the timers measurement
+//! (adding and cancelling many timers) and prints its table. `-- --help`
+//! lists the flags.
 
 use std::os::unix::io::RawFd;
 use std::path::PathBuf;
@@ -20,7 +22,7 @@ use event_manager_peers::dispatch::{self, Calloop, Floor, Handler, Mio, Polling}
 use event_manager_peers::fds::{self, FdSet};
 use event_manager_peers::measure::{self, interleave, Entry, Plan};
 use event_manager_peers::report::{self, ShapeResult};
-use event_manager_peers::{churn, endpoint, memory};
+use event_manager_peers::{churn, endpoint, memory, timers};
 
 #[global_allocator]
 static ALLOCATOR: memory::CountingAllocator = memory::CountingAllocator;
@@ -38,10 +40,18 @@ struct Options {
     rounds: usize,
     sample_ms: u64,
     write: bool,
+    timer_counts: &'static [usize],
+    /// Only the timers measurement, printed, nothing written.
+    timers_only: bool,
 }
 
+/// The numbers of timers the timers measurement adds and cancels; fewer
+/// with `--quick`, which only checks that it runs.
+const TIMER_COUNTS: [usize; 2] = [10_000, 100_000];
+const QUICK_TIMER_COUNTS: [usize; 2] = [1_000, 10_000];
+
 const USAGE: &str = "\
-usage: event-manager-peers [--rounds N] [--sample-ms N] [--no-write | --quick]
+usage: event-manager-peers [--rounds N] [--sample-ms N] [--no-write | --quick | --timers]
 
 Times every loop on every shape, interleaved round by round, prints the
 section and, unless told not to, rewrites the last section of BENCHMARKS.md
@@ -50,7 +60,10 @@ and benches/peers/ratio-to-floor.svg.
   --rounds N      rounds per shape (default 31)
   --sample-ms N   the time of each loop in each round, in ms (default 10)
   --no-write      print the section only; write no file
-  --quick         3 rounds of 1 ms, to check that every loop runs; writes no file
+  --quick         3 rounds of 1 ms (and 1,000 and 10,000 timers), to check
+                  that every loop runs; writes no file
+  --timers        only the timers measurement (add and cancel 10,000 and
+                  100,000 timers); prints its table, writes no file
   --help          print this text
 ";
 
@@ -64,6 +77,8 @@ fn options() -> Options {
         rounds: 31,
         sample_ms: 10,
         write: true,
+        timer_counts: &TIMER_COUNTS,
+        timers_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -80,8 +95,13 @@ fn options() -> Options {
                 options.rounds = 3;
                 options.sample_ms = 1;
                 options.write = false;
+                options.timer_counts = &QUICK_TIMER_COUNTS;
             }
             "--no-write" => options.write = false,
+            "--timers" => {
+                options.timers_only = true;
+                options.write = false;
+            }
             "--help" | "-h" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -391,6 +411,14 @@ fn main() {
     if !pinned {
         eprintln!("warning: threads are not pinned; the endpoint figures depend on placement");
     }
+    if options.timers_only {
+        let costs = timers::measure(options.timer_counts, options.rounds);
+        print!("{}", report::timers_section(&costs, options.rounds));
+        return;
+    }
+    // Before the shapes, while no other thread allocates: the counter is
+    // the whole process's.
+    let timer_costs = timers::measure(options.timer_counts, options.rounds);
     let plan = Plan {
         rounds: options.rounds,
         sample: Duration::from_millis(options.sample_ms),
@@ -436,6 +464,7 @@ fn main() {
     let section = report::markdown(
         &shapes,
         &footprints,
+        &timer_costs,
         &targets(&shapes, &footprints),
         &context,
     );

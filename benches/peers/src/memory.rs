@@ -40,7 +40,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-fn live_bytes() -> isize {
+/// Heap bytes the process holds: allocated minus freed, by all threads.
+pub fn live_bytes() -> isize {
     LIVE_BYTES.load(Ordering::Relaxed)
 }
 
