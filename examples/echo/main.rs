@@ -158,7 +158,7 @@ fn parse_options(given: Vec<(&'static str, String)>) -> Result<Options, String> 
         }
         if flag == "--idle-timeout" {
             options.idle_timeout = Some(parse_seconds(&value).ok_or_else(|| {
-                format!("--idle-timeout takes a positive number of seconds, not `{value}`")
+                format!("--idle-timeout takes a positive number of seconds, at most a year, not `{value}`")
             })?);
             continue;
         }
@@ -199,8 +199,12 @@ fn parse_seconds(value: &str) -> Option<Duration> {
     let seconds: f64 = value.parse().ok()?;
     Duration::try_from_secs_f64(seconds)
         .ok()
-        .filter(|duration| !duration.is_zero())
+        .filter(|duration| !duration.is_zero() && *duration <= MAX_IDLE_TIMEOUT)
 }
+
+/// The longest `--idle-timeout`: a year. Far beyond any use, and far
+/// below what the monotonic clock can add to the present.
+const MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Serves until stopped; with a load, returns whether it all came back.
 fn run() -> Result<bool, Box<dyn std::error::Error>> {

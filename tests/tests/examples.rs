@@ -117,11 +117,15 @@ fn echo_refuses_bad_options_with_a_message() {
         (&["--verbose", "1"][..], "unknown option `--verbose`"),
         (
             &["--idle-timeout", "0"][..],
-            "--idle-timeout takes a positive number of seconds, not `0`",
+            "--idle-timeout takes a positive number of seconds, at most a year, not `0`",
+        ),
+        (
+            &["--idle-timeout", "1e15"][..],
+            "--idle-timeout takes a positive number of seconds, at most a year, not `1e15`",
         ),
         (
             &["--idle-timeout", "soon"][..],
-            "--idle-timeout takes a positive number of seconds, not `soon`",
+            "--idle-timeout takes a positive number of seconds, at most a year, not `soon`",
         ),
         (
             &["--size", "16777217"][..],
