@@ -296,6 +296,10 @@ impl<T> Timers<T> {
     ///   The timerfd is then no longer readable, so a level-triggered
     ///   registration does not fire again before the next deadline.
     ///
+    /// Call it until it returns `None`: a loop that stops early leaves the
+    /// timerfd read but not re-armed, so the timers still due wake nobody
+    /// until the next call, which goes on with the same time reading.
+    ///
     /// It may be called at any time, also when the timerfd is not readable
     /// or nothing is due: it never blocks. A failure of the timerfd, which
     /// it has no way to report, leaves the timerfd disarmed until the next
