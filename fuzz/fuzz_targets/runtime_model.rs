@@ -44,7 +44,7 @@ fn decode(input: &mut Unstructured) -> Result<(usize, Vec<Op>)> {
 }
 
 fn op(input: &mut Unstructured, fds_made: &mut usize) -> Result<Op> {
-    let op = match input.arbitrary::<u8>()? % 13 {
+    let op = match input.arbitrary::<u8>()? % 17 {
         0 => {
             let count = index(input)? % 4 + 1;
             if *fds_made + count > MAX_FDS {
@@ -99,6 +99,22 @@ fn op(input: &mut Unstructured, fds_made: &mut usize) -> Result<Op> {
         8 => Op::CloseAndReuse(index(input)?),
         9 => Op::RemoveSubscriber(index(input)?),
         10 => Op::CheckDeadIds,
+        11 => Op::Pause {
+            by: index(input)?,
+            fd: index(input)?,
+        },
+        12 => Op::Resume {
+            by: index(input)?,
+            fd: index(input)?,
+        },
+        13 => Op::PauseInProcess {
+            by: index(input)?,
+            fd: index(input)?,
+        },
+        14 => Op::ResumeInProcess {
+            by: index(input)?,
+            fd: index(input)?,
+        },
         _ => Op::Run,
     };
     Ok(op)
@@ -122,6 +138,6 @@ fn interest(input: &mut Unstructured) -> Result<Interest> {
         0 => Interest::In,
         1 => Interest::Out,
         2 => Interest::InOut,
-        _ => Interest::Paused,
+        _ => Interest::Empty,
     })
 }

@@ -2,9 +2,9 @@
 //! operations on real eventfds and Unix sockets, applied both to an
 //! `EventManager` and to a plain model that says what each one must do.
 //! Every `run` is checked against it: exactly the expected (subscriber,
-//! fd, data, event set) dispatches, none for an fd removed earlier in the
-//! batch or a removed subscriber, and `InvalidId` for every dead id. A
-//! disagreement panics.
+//! fd, data, event set) dispatches, none for an fd removed or paused
+//! earlier in the batch, a paused fd or a removed subscriber, and
+//! `InvalidId` for every dead id. A disagreement panics.
 //!
 //! Used by the proptest in `tests/model.rs` and by the `runtime_model`
 //! fuzz target in `fuzz/`, which make the sequences.
@@ -43,8 +43,9 @@ pub enum Interest {
     Out,
     /// `EventSet::IN | EventSet::OUT`.
     InOut,
-    /// The empty set: registered, but never reported.
-    Paused,
+    /// The empty set: in the kernel's list, but never reported. Not to be
+    /// confused with a paused fd, which is in no kernel list at all.
+    Empty,
 }
 
 impl Interest {
@@ -54,7 +55,7 @@ impl Interest {
             Interest::In => EventSet::IN,
             Interest::Out => EventSet::OUT,
             Interest::InOut => EventSet::IN | EventSet::OUT,
-            Interest::Paused => EventSet::empty(),
+            Interest::Empty => EventSet::empty(),
         }
     }
 }
@@ -81,8 +82,16 @@ pub enum Op {
     Remove { by: usize, fd: usize },
     /// Arms `by` to remove `fd` from inside its next `process`.
     RemoveInProcess { by: usize, fd: usize },
+    /// `pause` of an fd by a subscriber, through `event_ops`.
+    Pause { by: usize, fd: usize },
+    /// `resume` of an fd by a subscriber, through `event_ops`.
+    Resume { by: usize, fd: usize },
+    /// Arms `by` to pause `fd` from inside its next `process`.
+    PauseInProcess { by: usize, fd: usize },
+    /// Arms `by` to resume `fd` from inside its next `process`.
+    ResumeInProcess { by: usize, fd: usize },
     /// Adds a new fd to `by`, or adds again one of its fds that is no
-    /// longer registered (`again`).
+    /// longer registered or is paused (`again`; refused for a paused one).
     AddFd {
         by: usize,
         again: Option<usize>,
@@ -102,6 +111,42 @@ pub enum Op {
     Run,
 }
 
+/// A change of one fd's registration that a subscriber makes through its
+/// `EventOps`, from outside the loop or from inside `process`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Change {
+    Remove,
+    Pause,
+    Resume,
+}
+
+/// What the manager answered to a `Change`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Changed {
+    change: Change,
+    fd: RawFd,
+    result: Result<(), Error>,
+    /// `is_paused` of the fd right after the change.
+    paused_after: Result<bool, Error>,
+}
+
+impl Change {
+    /// Makes the change and asks `is_paused` after it.
+    fn make(self, ops: &mut EventOps, fd: RawFd) -> Changed {
+        let result = match self {
+            Change::Remove => ops.remove(Events::empty_raw(fd)),
+            Change::Pause => ops.pause(&fd),
+            Change::Resume => ops.resume(&fd),
+        };
+        Changed {
+            change: self,
+            fd,
+            result,
+            paused_after: ops.is_paused(&fd),
+        }
+    }
+}
+
 /// A dispatch as the subscriber saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Seen {
@@ -109,8 +154,8 @@ struct Seen {
     fd: RawFd,
     data: u32,
     set: EventSet,
-    /// The fd it removed from inside this `process`, and the result.
-    removed: Option<(RawFd, Result<(), Error>)>,
+    /// The change it made from inside this `process`, if it was armed.
+    changed: Option<Changed>,
 }
 
 type Log = Rc<RefCell<Vec<Seen>>>;
@@ -119,7 +164,7 @@ struct Recorder {
     name: usize,
     initial: Vec<Events>,
     init_results: Vec<Result<(), Error>>,
-    remove_next: Option<RawFd>,
+    armed: Option<(Change, RawFd)>,
     log: Log,
 }
 
@@ -131,16 +176,13 @@ impl MutEventSubscriber for Recorder {
     }
 
     fn process(&mut self, events: Events, ops: &mut EventOps) {
-        let removed = self
-            .remove_next
-            .take()
-            .map(|fd| (fd, ops.remove(Events::empty_raw(fd))));
+        let changed = self.armed.take().map(|(change, fd)| change.make(ops, fd));
         self.log.borrow_mut().push(Seen {
             subscriber: self.name,
             fd: events.fd(),
             data: events.data(),
             set: events.event_set(),
-            removed,
+            changed,
         });
     }
 }
@@ -208,7 +250,10 @@ impl RealFd {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum State {
-    /// In the kernel's interest list and in the manager's table.
+    /// In the manager's table, and in the kernel's interest list unless
+    /// paused. A paused fd stays `Registered` when its number is closed
+    /// and reused: the kernel had let go of it already, and `resume`
+    /// registers whatever file is at the number then.
     Registered,
     /// Closed (and the number reused) while registered: the kernel dropped
     /// it, the manager's table still lists it for its owner.
@@ -225,6 +270,9 @@ struct ModelFd {
     interest: EventSet,
     data: u32,
     readable: bool,
+    /// Paused by its owner: out of the kernel's list, record kept. Only
+    /// ever set while `Registered`.
+    paused: bool,
 }
 
 impl ModelFd {
@@ -232,7 +280,7 @@ impl ModelFd {
     /// kinds are always writable here: nothing is written to the side that
     /// is registered.
     fn ready_set(&self) -> Option<EventSet> {
-        if self.state != State::Registered {
+        if self.state != State::Registered || self.paused {
             return None;
         }
         let mut ready = EventSet::OUT;
@@ -249,7 +297,8 @@ struct ModelSubscriber {
     alive: bool,
     /// Indices into `Harness::fds` of the fds created for it.
     fds: Vec<usize>,
-    remove_next: Option<usize>,
+    /// What its `Recorder` is armed to change in its next `process`.
+    armed: Option<(Change, usize)>,
 }
 
 /// A manager of `Recorder`s, its real fds, and the model beside them.
@@ -297,6 +346,7 @@ impl Harness {
             interest: interest.set(),
             data,
             readable: false,
+            paused: false,
         });
         self.fds.len() - 1
     }
@@ -324,8 +374,12 @@ impl Harness {
                 interest,
                 data,
             } => self.modify(by, fd, interest.set(), data),
-            Op::Remove { by, fd } => self.remove(by, fd),
-            Op::RemoveInProcess { by, fd } => self.arm_removal(by, fd),
+            Op::Remove { by, fd } => self.change(Change::Remove, by, fd),
+            Op::RemoveInProcess { by, fd } => self.arm(Change::Remove, by, fd),
+            Op::Pause { by, fd } => self.change(Change::Pause, by, fd),
+            Op::Resume { by, fd } => self.change(Change::Resume, by, fd),
+            Op::PauseInProcess { by, fd } => self.arm(Change::Pause, by, fd),
+            Op::ResumeInProcess { by, fd } => self.arm(Change::Resume, by, fd),
             Op::AddFd {
                 by,
                 again,
@@ -362,7 +416,7 @@ impl Harness {
             name,
             initial,
             init_results: Vec::new(),
-            remove_next: None,
+            armed: None,
             log: Rc::clone(&self.log),
         });
         assert!(self.ids_seen.insert(id), "id {id:?} was given out twice");
@@ -376,13 +430,13 @@ impl Harness {
             id,
             alive: true,
             fds: indices,
-            remove_next: None,
+            armed: None,
         });
     }
 
-    /// What `modify`, `remove` or a removal from `process` by `by` of
-    /// `fd` must return, by the model.
-    fn expected_change(&self, by: usize, fd: usize) -> Result<(), Error> {
+    /// What `modify` of `fd` by `by` must return, by the model. A paused
+    /// fd is `Registered`: its change touches only the table.
+    fn expected_modify(&self, by: usize, fd: usize) -> Result<(), Error> {
         let model = &self.fds[fd];
         match (model.owner == Some(by), model.state) {
             (true, State::Registered) => Ok(()),
@@ -391,54 +445,122 @@ impl Harness {
         }
     }
 
+    /// What `is_paused` of `fd` by `by` must return, by the model.
+    fn expected_is_paused(&self, by: usize, fd: usize) -> Result<bool, Error> {
+        let model = &self.fds[fd];
+        if model.owner == Some(by) {
+            Ok(model.paused)
+        } else {
+            Err(Error::FdNotRegistered)
+        }
+    }
+
     /// The model's side of a removal by the fd's owner.
     fn forget(&mut self, fd: usize) {
         self.fds[fd].state = State::Free;
         self.fds[fd].owner = None;
+        self.fds[fd].paused = false;
+    }
+
+    /// Checks what the manager answered to `change` of `fd` by the live
+    /// subscriber `by` against the model, and brings the model along.
+    /// Returns whether an event of `fd` still waiting in the batch being
+    /// dispatched must now be dropped.
+    fn check_change(&mut self, by: usize, fd: usize, changed: Changed) -> bool {
+        let model = &self.fds[fd];
+        let owns = model.owner == Some(by);
+        let expected = match changed.change {
+            // Resuming an fd that is not paused (closed or not) asks the
+            // kernel nothing, and one that is paused was closed, if at all,
+            // after the kernel let go of it: the file now at the number is
+            // free to register.
+            Change::Resume if owns => Ok(()),
+            // Removing or pausing a paused fd asks the kernel nothing; a
+            // closed one it no longer knows (ENOENT for the new file).
+            _ => self.expected_modify(by, fd),
+        };
+        assert_eq!(
+            changed.result, expected,
+            "{:?} of fd {fd} by {by}",
+            changed.change
+        );
+        let mut drop_pending = false;
+        if owns {
+            match changed.change {
+                // The record goes even when the kernel answered ENOENT.
+                Change::Remove => {
+                    self.forget(fd);
+                    drop_pending = true;
+                }
+                // A failed pause leaves the fd as it was.
+                Change::Pause if expected.is_ok() => {
+                    self.fds[fd].paused = true;
+                    drop_pending = true;
+                }
+                Change::Pause => {}
+                Change::Resume => self.fds[fd].paused = false,
+            }
+        }
+        assert_eq!(
+            changed.paused_after,
+            self.expected_is_paused(by, fd),
+            "is_paused of fd {fd} by {by} after {:?}",
+            changed.change
+        );
+        drop_pending
     }
 
     fn modify(&mut self, by: usize, fd: usize, interest: EventSet, data: u32) {
         let (Some(by), Some(fd)) = (self.pick_subscriber(by), self.pick_fd(fd)) else {
             return;
         };
-        let events = Events::with_data_raw(self.fds[fd].real.number(), data, interest);
+        let number = self.fds[fd].real.number();
+        let events = Events::with_data_raw(number, data, interest);
         let result = self
             .manager
             .event_ops(self.subscribers[by].id)
-            .and_then(|ops| ops.modify(events));
+            .and_then(|ops| {
+                ops.modify(events)?;
+                ops.is_paused(&number)
+            });
         if !self.subscribers[by].alive {
             assert_eq!(result, Err(Error::InvalidId));
             return;
         }
-        let expected = self.expected_change(by, fd);
-        assert_eq!(result, expected, "modify of fd {fd} by {by}");
+        let expected = self.expected_modify(by, fd);
+        // A paused fd stays paused through a modify.
+        let expected_paused = expected.map(|()| self.fds[fd].paused);
+        assert_eq!(result, expected_paused, "modify of fd {fd} by {by}");
         if expected.is_ok() {
             self.fds[fd].interest = interest;
             self.fds[fd].data = data;
         }
     }
 
-    fn remove(&mut self, by: usize, fd: usize) {
+    /// `change` of `fd` by `by` from outside the loop.
+    fn change(&mut self, change: Change, by: usize, fd: usize) {
         let (Some(by), Some(fd)) = (self.pick_subscriber(by), self.pick_fd(fd)) else {
             return;
         };
-        let events = Events::empty_raw(self.fds[fd].real.number());
-        let result = self
+        let number = self.fds[fd].real.number();
+        let changed = self
             .manager
             .event_ops(self.subscribers[by].id)
-            .and_then(|mut ops| ops.remove(events));
-        if !self.subscribers[by].alive {
-            assert_eq!(result, Err(Error::InvalidId));
-            return;
-        }
-        let expected = self.expected_change(by, fd);
-        assert_eq!(result, expected, "remove of fd {fd} by {by}");
-        if self.fds[fd].owner == Some(by) {
-            self.forget(fd);
+            .map(|mut ops| change.make(&mut ops, number));
+        match changed {
+            Ok(changed) => {
+                assert!(self.subscribers[by].alive);
+                self.check_change(by, fd, changed);
+            }
+            Err(err) => {
+                assert!(!self.subscribers[by].alive);
+                assert_eq!(err, Error::InvalidId);
+            }
         }
     }
 
-    fn arm_removal(&mut self, by: usize, fd: usize) {
+    /// Arms `by` to make `change` of `fd` in its next `process`.
+    fn arm(&mut self, change: Change, by: usize, fd: usize) {
         let (Some(by), Some(fd)) = (self.pick_subscriber(by), self.pick_fd(fd)) else {
             return;
         };
@@ -446,8 +568,8 @@ impl Harness {
         match self.manager.subscriber_mut(self.subscribers[by].id) {
             Ok(recorder) => {
                 assert!(self.subscribers[by].alive);
-                recorder.remove_next = Some(number);
-                self.subscribers[by].remove_next = Some(fd);
+                recorder.armed = Some((change, number));
+                self.subscribers[by].armed = Some((change, fd));
             }
             Err(err) => {
                 assert!(!self.subscribers[by].alive);
@@ -472,17 +594,17 @@ impl Harness {
             assert_eq!(self.manager.event_ops(id).err(), Some(Error::InvalidId));
             return;
         }
-        // An fd of its own that is not registered any more, if asked and
-        // there is one; else a new fd.
+        // An fd of its own that is not registered any more or is paused,
+        // if asked and there is one; else a new fd.
         let own = &self.subscribers[by].fds;
-        let unregistered: Vec<usize> = own
+        let candidates: Vec<usize> = own
             .iter()
             .copied()
-            .filter(|&fd| self.fds[fd].state != State::Registered)
+            .filter(|&fd| self.fds[fd].state != State::Registered || self.fds[fd].paused)
             .filter(|&fd| self.fds[fd].owner.is_none_or(|owner| owner == by))
             .collect();
         let fd = match again {
-            Some(pick) if !unregistered.is_empty() => unregistered[pick % unregistered.len()],
+            Some(pick) if !candidates.is_empty() => candidates[pick % candidates.len()],
             _ => {
                 let fd = self.new_fd(kind, interest, data);
                 self.subscribers[by].fds.push(fd);
@@ -491,6 +613,16 @@ impl Harness {
         };
         let events = Events::with_data_raw(self.fds[fd].real.number(), data, interest.set());
         let result = self.manager.event_ops(id).unwrap().add(events);
+        if self.fds[fd].paused {
+            // Out of the kernel's list, which would take it again, but
+            // still in the table; the refusal leaves it paused as it was.
+            assert_eq!(
+                result,
+                Err(Error::FdAlreadyRegistered),
+                "add of paused fd {fd}"
+            );
+            return;
+        }
         assert_eq!(result, Ok(()), "add of fd {fd} by {by}");
         let model = &mut self.fds[fd];
         model.state = State::Registered;
@@ -503,6 +635,8 @@ impl Harness {
         let (Some(by), Some(fd)) = (self.pick_subscriber(by), self.pick_fd(fd)) else {
             return;
         };
+        // A paused fd is `Registered` too: its number is taken in the
+        // table, though the kernel would accept it.
         if !self.subscribers[by].alive || self.fds[fd].state != State::Registered {
             return;
         }
@@ -527,7 +661,9 @@ impl Harness {
         assert_eq!(reused.number(), number);
         model.real = reused;
         model.readable = false;
-        if model.state == State::Registered {
+        // The kernel drops the registration with the file; a paused fd had
+        // none to drop.
+        if model.state == State::Registered && !model.paused {
             model.state = State::ClosedWhileRegistered;
         }
     }
@@ -545,7 +681,7 @@ impl Harness {
         }
         assert_eq!(result.unwrap().name, subscriber);
         self.subscribers[subscriber].alive = false;
-        self.subscribers[subscriber].remove_next = None;
+        self.subscribers[subscriber].armed = None;
         for fd in 0..self.fds.len() {
             if self.fds[fd].owner == Some(subscriber) {
                 self.forget(fd);
@@ -604,20 +740,18 @@ impl Harness {
             );
             assert_eq!(event.set, set, "{event:?} has the wrong event set");
 
-            let armed = self.subscribers[owner].remove_next.take();
-            match (armed, event.removed) {
+            let armed = self.subscribers[owner].armed.take();
+            match (armed, event.changed) {
                 (None, None) => {}
-                (Some(target), Some((number, result))) => {
-                    assert_eq!(number, self.fds[target].real.number());
-                    assert_eq!(result, self.expected_change(owner, target));
-                    if self.fds[target].owner == Some(owner) {
-                        self.forget(target);
+                (Some((change, target)), Some(changed)) if changed.change == change => {
+                    assert_eq!(changed.fd, self.fds[target].real.number());
+                    if self.check_change(owner, target, changed) {
                         // Its event, if it comes later in this batch, must
                         // not be dispatched.
                         expected.retain(|&(fd, _, _)| fd != target);
                     }
                 }
-                (armed, removed) => panic!("armed {armed:?}, but the process saw {removed:?}"),
+                (armed, changed) => panic!("armed {armed:?}, but the process made {changed:?}"),
             }
         }
         if batch_is_whole {

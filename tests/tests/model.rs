@@ -2,9 +2,11 @@
 //! operations on real eventfds and Unix sockets, and the reference model
 //! of `event_manager_tests::model` checks every one of them: exactly the
 //! expected (subscriber, fd, data, event set) dispatches, none for an fd
-//! removed earlier in the batch or a removed subscriber, and `InvalidId`
-//! for every dead id. The `runtime_model` fuzz target (`fuzz/`) drives the
-//! same model with sequences decoded from its own inputs.
+//! removed or paused earlier in the batch, a paused fd or a removed
+//! subscriber, the answers of `pause`, `resume` and `is_paused`, and
+//! `InvalidId` for every dead id. The `runtime_model` fuzz target
+//! (`fuzz/`) drives the same model with sequences decoded from its own
+//! inputs.
 //!
 //! `EVENT_MANAGER_MODEL_CASES=N` sets the number of sequences (default
 //! 300). A failing input is shrunk and saved by proptest in
@@ -27,7 +29,7 @@ fn interest() -> impl Strategy<Value = Interest> {
         3 => Just(Interest::In),
         1 => Just(Interest::Out),
         1 => Just(Interest::InOut),
-        1 => Just(Interest::Paused),
+        1 => Just(Interest::Empty),
     ]
 }
 
@@ -42,6 +44,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(by, fd, interest, data)| Op::Modify { by, fd, interest, data }),
         1 => (index(), index()).prop_map(|(by, fd)| Op::Remove { by, fd }),
         2 => (index(), index()).prop_map(|(by, fd)| Op::RemoveInProcess { by, fd }),
+        2 => (index(), index()).prop_map(|(by, fd)| Op::Pause { by, fd }),
+        2 => (index(), index()).prop_map(|(by, fd)| Op::Resume { by, fd }),
+        1 => (index(), index()).prop_map(|(by, fd)| Op::PauseInProcess { by, fd }),
+        1 => (index(), index()).prop_map(|(by, fd)| Op::ResumeInProcess { by, fd }),
         1 => (index(), prop::option::of(index()), kind(), interest(), any::<u32>()).prop_map(
             |(by, again, kind, interest, data)| Op::AddFd { by, again, kind, interest, data }
         ),
