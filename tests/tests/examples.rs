@@ -84,6 +84,44 @@ fn device_stops_on_sigint_from_outside() {
 }
 
 #[test]
+fn nested_manager_answers_every_round_trip_inside_tokio() {
+    let finished = ExampleProcess::run("nested", &["--round-trips", "200"]);
+    assert!(finished.status.success(), "{finished:?}");
+    assert_eq!(finished.stderr, "", "{finished:?}");
+    let lines: Vec<&str> = finished.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{finished:?}");
+    assert_eq!(
+        lines[0], "tokio task: 200 round trips, last answer 200",
+        "{finished:?}"
+    );
+    // "event manager: 200 replies; W wake-ups of its epoll fd, R runs, D events dispatched"
+    let manager = lines[1]
+        .strip_prefix("event manager: 200 replies; ")
+        .unwrap_or_else(|| panic!("{finished:?}"));
+    let count_before = |word: &str| -> u64 {
+        let words: Vec<&str> = manager.split([' ', ',']).collect();
+        let at = words.iter().position(|w| *w == word);
+        at.and_then(|at| words.get(at.checked_sub(1)?)?.parse().ok())
+            .unwrap_or_else(|| panic!("no count of {word}: {finished:?}"))
+    };
+    let (wake_ups, runs, dispatched) = (
+        count_before("wake-ups"),
+        count_before("runs"),
+        count_before("events"),
+    );
+    // Each number is one event, and the end of the stream one more.
+    assert_eq!(dispatched, 201, "{finished:?}");
+    // Every wake-up ends with a run that found nothing ready; the other
+    // runs each dispatched at least one event.
+    assert!(wake_ups >= 1, "{finished:?}");
+    let busy_runs = runs.checked_sub(wake_ups);
+    assert!(
+        busy_runs.is_some_and(|busy| (1..=dispatched).contains(&busy)),
+        "{finished:?}"
+    );
+}
+
+#[test]
 fn echo_load_comes_back_verified_and_says_so_in_the_order_it_happened() {
     let finished = ExampleProcess::run(
         "echo",
@@ -142,10 +180,11 @@ fn echo_refuses_bad_options_with_a_message() {
 
 /// Every example, with each option it accepts (as `--help` writes it) and
 /// the default `--help` must give it.
-const EXAMPLES: [(&str, &[(&str, &str)]); 4] = [
+const EXAMPLES: [(&str, &[(&str, &str)]); 5] = [
     ("counter", &[]),
     ("remote", &[]),
     ("device", &[("--ticks N", "none")]),
+    ("nested", &[("--round-trips N", "1000")]),
     (
         "echo",
         &[
