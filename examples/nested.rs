@@ -88,13 +88,14 @@ struct Nesting {
 
 /// Hands the manager to tokio, whose reactor watches its epoll fd.
 fn watch(manager: EventManager<Replier>) -> std::io::Result<AsyncFd<EventManager<Replier>>> {
-    // Tokio 1.53.3 deprecated this safe constructor for an `unsafe` one,
-    // since an `AsRawFd` type could change or close its fd while tokio
-    // watches it. The manager cannot: its epoll fd lives exactly as long as
-    // it, and `AsyncFd` owns it until `into_inner`. The examples keep to
-    // safe code, so this one uses the safe constructor.
-    #[allow(deprecated)]
-    AsyncFd::with_interest(manager, Interest::READABLE)
+    // SAFETY: tokio asks that the fd `as_raw_fd` gives be open, name the
+    // same file and be the one it returns for as long as the `AsyncFd`
+    // owns the value. An `EventManager`'s epoll fd is made with the
+    // manager, never replaced, and closed only when the manager is
+    // dropped, which cannot happen while the `AsyncFd` owns it (until
+    // `into_inner` gives it back).
+    let registered = unsafe { AsyncFd::register_with_interest(manager, Interest::READABLE) };
+    registered.map_err(std::io::Error::from)
 }
 
 /// Runs the manager whenever its epoll fd is readable, until the replier

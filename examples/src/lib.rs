@@ -7,7 +7,7 @@
 //! crate makes no system call of its own, and the lint below keeps it so.
 //!
 //! The examples themselves are the `[[example]]` targets of this package:
-//! `cargo run --example counter` (or `device`, `remote`, `echo`); each
+//! `cargo run --example counter` (or `device`, `remote`, `echo`, `nested`); each
 //! takes `--help`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
