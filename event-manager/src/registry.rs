@@ -119,12 +119,7 @@ pub(crate) struct Registry {
     /// Indexed by fd number, in pages that exist where fds were registered.
     fds: FdTable<FdSlot>,
     /// Indexed by owner slot: the fds that subscriber registered.
-    owned: Vec<Vec<RawFd>>,
-    /// Beside each entry of `owned`: the interest the owner asked for
-    /// (before `kernel_interest`), which `resume` gives back to the kernel.
-    /// Atomic for the reason `FdSlot::data` is. Kept out of `FdSlot`, which
-    /// stays 16 bytes: the dispatch path indexes the table with a shift.
-    interests: Vec<Vec<AtomicU32>>,
+    owned: Vec<Vec<OwnedEntry>>,
     /// Indexed by owner slot: the subscriber is derived, so data at or
     /// above [`DERIVED_DATA`] belongs to its generated code, and a hand
     /// registration may not use it.
@@ -138,6 +133,16 @@ pub(crate) struct Registry {
     /// nothing they do reaches the loop. Off the dispatch path; empty
     /// unless a program pauses fds.
     paused: HashSet<usize>,
+}
+
+/// An fd in its owner's list, with the interest the owner asked for
+/// (before `kernel_interest`), which `resume` gives back to the kernel.
+/// The interest lives here rather than in `FdSlot`, which stays 16 bytes
+/// (the dispatch path indexes the table with a shift), and off the
+/// dispatch path. Atomic for the reason `FdSlot::data` is.
+struct OwnedEntry {
+    fd: RawFd,
+    interest: AtomicU32,
 }
 
 /// The first data value of the range a derived subscriber's generated
@@ -177,7 +182,6 @@ impl Registry {
             epoll: Epoll::new()?,
             fds: FdTable::new(),
             owned: Vec::new(),
-            interests: Vec::new(),
             derived: Vec::new(),
             held: HashMap::new(),
             paused: HashSet::new(),
@@ -208,7 +212,6 @@ impl Registry {
         let index = owner as usize;
         if self.owned.len() <= index {
             self.owned.resize_with(index + 1, Vec::new);
-            self.interests.resize_with(index + 1, Vec::new);
             self.derived.resize(index + 1, false);
         }
         self.derived[index] = false;
@@ -231,8 +234,12 @@ impl Registry {
         Ok(())
     }
 
-    pub(crate) fn fds_of(&self, owner: OwnerSlot) -> &[RawFd] {
-        self.owned.get(owner as usize).map_or(&[], Vec::as_slice)
+    pub(crate) fn fds_of(&self, owner: OwnerSlot) -> Vec<RawFd> {
+        let list = self
+            .owned
+            .get(owner as usize)
+            .map_or(&[][..], Vec::as_slice);
+        list.iter().map(|owned| owned.fd).collect()
     }
 
     pub(crate) fn add(&mut self, owner: OwnerSlot, events: Events) -> Result<()> {
@@ -286,8 +293,15 @@ impl Registry {
         slot.generation = generation;
         slot.data.store(events.data(), Ordering::Relaxed);
         slot.position = list.len() as u32;
-        list.push(fd);
-        self.interests[owner as usize].push(AtomicU32::new(events.event_set().bits()));
+        if list.capacity() == 0 {
+            // Most subscribers own one fd or a few: start at one entry, not
+            // the four a first push would make room for.
+            list.reserve_exact(1);
+        }
+        list.push(OwnedEntry {
+            fd,
+            interest: AtomicU32::new(events.event_set().bits()),
+        });
         self.fds.occupy(index);
         Ok(())
     }
@@ -320,7 +334,7 @@ impl Registry {
 
     /// The interest `owner` asked for its registration `slot`.
     fn interest_of(&self, owner: OwnerSlot, slot: &FdSlot) -> &AtomicU32 {
-        &self.interests[owner as usize][slot.position as usize]
+        &self.owned[owner as usize][slot.position as usize].interest
     }
 
     /// Takes `fd` out of the kernel's interest list but keeps its record:
@@ -409,8 +423,7 @@ impl Registry {
             return;
         };
         let fds = std::mem::take(list);
-        self.interests[owner as usize] = Vec::new();
-        for &fd in &fds {
+        for &OwnedEntry { fd, .. } in &fds {
             // A failure here means the fd was already closed: the kernel
             // may still hold the registration, under a dup. A paused fd is
             // in no kernel list.
@@ -459,11 +472,9 @@ impl Registry {
     /// Forgets the owner slots from `len` on (all without fds).
     pub(crate) fn truncate_owners(&mut self, len: usize) {
         self.owned.truncate(len);
-        self.interests.truncate(len);
         self.derived.truncate(len);
         if self.owned.capacity() > 2 * len.max(4) {
             self.owned.shrink_to_fit();
-            self.interests.shrink_to_fit();
             self.derived.shrink_to_fit();
         }
     }
@@ -508,9 +519,8 @@ impl Registry {
         self.fds.vacate(index);
         let list = &mut self.owned[owner];
         list.swap_remove(position);
-        self.interests[owner].swap_remove(position);
-        if let Some(&moved) = list.get(position) {
-            if let Some(moved) = self.fds.get_mut(moved as usize) {
+        if let Some(moved) = list.get(position) {
+            if let Some(moved) = self.fds.get_mut(moved.fd as usize) {
                 moved.position = position as u32;
             }
         }
@@ -630,19 +640,19 @@ mod tests {
         assert!(registry.fds.is_empty());
     }
 
-    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedEntry};
 
     /// A duplicate of `fd` at the lowest free number from `at` up; tests
     /// use numbers far above the ones the other tests get, so that a
     /// number closed here is free again when they put a file back at it.
     #[allow(unsafe_code)]
-    fn dup_at(fd: &impl AsRawFd, at: RawFd) -> OwnedFd {
+    fn dup_at(fd: &impl AsRawFd, at: RawFd) -> OwnedEntry {
         // SAFETY: F_DUPFD makes a new fd and touches no existing one; the
-        // new fd is owned by nobody else, so `OwnedFd` may take it.
+        // new fd is owned by nobody else, so `OwnedEntry` may take it.
         unsafe {
             let new = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD, at);
             assert!(new >= 0, "F_DUPFD: {}", io::Error::last_os_error());
-            OwnedFd::from_raw_fd(new)
+            OwnedEntry::from_raw_fd(new)
         }
     }
 
