@@ -640,19 +640,19 @@ mod tests {
         assert!(registry.fds.is_empty());
     }
 
-    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedEntry};
+    use std::os::unix::io::{AsRawFd, FromRawFd, OwnedFd};
 
     /// A duplicate of `fd` at the lowest free number from `at` up; tests
     /// use numbers far above the ones the other tests get, so that a
     /// number closed here is free again when they put a file back at it.
     #[allow(unsafe_code)]
-    fn dup_at(fd: &impl AsRawFd, at: RawFd) -> OwnedEntry {
+    fn dup_at(fd: &impl AsRawFd, at: RawFd) -> OwnedFd {
         // SAFETY: F_DUPFD makes a new fd and touches no existing one; the
-        // new fd is owned by nobody else, so `OwnedEntry` may take it.
+        // new fd is owned by nobody else, so `OwnedFd` may take it.
         unsafe {
             let new = libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD, at);
             assert!(new >= 0, "F_DUPFD: {}", io::Error::last_os_error());
-            OwnedEntry::from_raw_fd(new)
+            OwnedFd::from_raw_fd(new)
         }
     }
 
