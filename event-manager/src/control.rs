@@ -47,8 +47,8 @@ impl Drop for StopSlot {
 ///
 /// It is `Send + Sync + Clone`: clone it into subscribers and threads, or
 /// keep one in a `static` for a signal handler.
-/// [`stop`](Self::stop) is async-signal-safe: it does two atomic stores
-/// and one `write(2)` to an eventfd, and allocates nothing.
+/// [`stop`](Self::stop) is async-signal-safe: an atomic load and store
+/// and one `write(2)` to an eventfd, no lock and no allocation.
 ///
 /// ```
 /// use std::thread;

@@ -104,7 +104,7 @@ static SIGNAL_STOP: OnceLock<StopHandle> = OnceLock::new();
 
 extern "C" fn stop_on_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
     if let Some(stop) = SIGNAL_STOP.get() {
-        // Async-signal-safe: two atomic stores and a write(2).
+        // Async-signal-safe: an atomic load and store, and a write(2).
         let _ = stop.stop();
     }
 }
