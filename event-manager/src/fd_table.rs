@@ -47,7 +47,9 @@ impl<T: Default> FdTable<T> {
         let page = index >> PAGE_BITS;
         if let Some(count) = self.in_use.get_mut(page) {
             *count = count.saturating_sub(1);
-            if *count == 0 {
+            // Noted once however often it empties before the next
+            // release (a subscriber added and removed in a loop).
+            if *count == 0 && !self.emptied.contains(&page) {
                 self.emptied.push(page);
             }
         }
