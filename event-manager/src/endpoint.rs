@@ -129,6 +129,22 @@ impl<S> Inbox<S> {
     pub(crate) fn clear_running(&self) {
         self.wakeup.running_on.store(0, Ordering::Relaxed);
     }
+
+    /// Marks the calling thread as holding the manager outside a run (a
+    /// subscriber's `init`, called by `add_subscriber`) and returns the
+    /// mark it replaced, for [`restore_running`](Self::restore_running):
+    /// `add_subscriber` may itself be called from a request the manager is
+    /// serving, whose mark must outlive the add.
+    pub(crate) fn mark_holding(&self) -> usize {
+        self.wakeup
+            .running_on
+            .swap(this_thread(), Ordering::Relaxed)
+    }
+
+    /// Puts back the mark that [`mark_holding`](Self::mark_holding) replaced.
+    pub(crate) fn restore_running(&self, previous: usize) {
+        self.wakeup.running_on.store(previous, Ordering::Relaxed);
+    }
 }
 
 /// The wake-ups that `serve_requests` took from the eventfd and has not
@@ -304,15 +320,18 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     /// loop did with it: if `f` ran, its result reaches the caller even
     /// when the manager is dropped right after.
     ///
-    /// Called on a thread that is running the manager (from a
-    /// subscriber's `process`, or from a request the manager is serving),
-    /// it returns [`Error::CallFromLoopThread`] at once and `f` is dropped
-    /// without running: that thread would otherwise wait for itself
-    /// forever. Use [`fire`](Self::fire) there, or reach the subscriber
-    /// directly. (The check is made here, not in the loop: `run` only
-    /// notes which thread runs it.) A thread that owns the manager but is
-    /// not inside one of its runs is not caught: it deadlocks, as nothing
-    /// runs the loop while it waits.
+    /// Called on a thread that is inside the manager (in a subscriber's
+    /// `process` during a run, in a request the manager is serving, or in
+    /// a subscriber's `init` during `add_subscriber`), it returns
+    /// [`Error::CallFromLoopThread`] at once and `f` is dropped without
+    /// running: that thread would otherwise wait for itself forever. Use
+    /// [`fire`](Self::fire) there, or reach the subscriber directly. (The
+    /// check is made here, not in the loop: `run` only notes which thread
+    /// runs it.) Between two runs the thread that owns the manager cannot
+    /// be told from any other thread (the manager may have been moved to
+    /// a thread that has not started its first run yet), so a call from
+    /// there is not refused: it waits for a run, and deadlocks if only
+    /// that thread would run one.
     ///
     /// ```
     /// use std::thread;

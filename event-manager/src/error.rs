@@ -57,9 +57,10 @@ pub enum Error {
     /// The ready-list capacity is 0 or above [`MAX_READY_EVENTS_CAPACITY`](crate::MAX_READY_EVENTS_CAPACITY).
     InvalidCapacity,
     /// `RemoteEndpoint::call_blocking` was called on the thread that is
-    /// running the manager (from a subscriber's `process`, for example):
-    /// the manager cannot serve the request before the call returns, so it
-    /// would wait forever. Use `fire`, or call the subscriber directly.
+    /// inside the manager (from a subscriber's `process` or `init`, or
+    /// from a request the manager serves): the manager cannot serve the
+    /// request before the call returns, so it would wait forever. Use
+    /// `fire`, or call the subscriber directly.
     #[cfg(feature = "remote_endpoint")]
     CallFromLoopThread,
     /// [`StopHandle::stop`](crate::StopHandle::stop) was called after the

@@ -197,7 +197,7 @@
 //!   return go to `log::error!` instead of stderr.
 //! - `remote_endpoint` (off by default): `EventManager::remote_endpoint`
 //!   and `RemoteEndpoint`, and the error variants `ChannelSend`,
-//!   `ChannelRecv` and `EventFd`.
+//!   `ChannelRecv` and `CallFromLoopThread`.
 #![deny(missing_docs)]
 // `unsafe` only in `sys` (system calls std and vmm-sys-util do not wrap);
 // unit tests may also call libc where std has no safe way (putting an fd at

@@ -428,7 +428,14 @@ impl<T: MutEventSubscriber> SubscriberOps for EventManager<T> {
         let generation = entry.generation;
         let subscriber = entry.subscriber.insert(subscriber);
         let mut ops = EventOps::new(&mut self.registry, slot);
-        if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| subscriber.init(&mut ops))) {
+        // `init` runs with the manager borrowed: a `call_blocking` from it
+        // would wait for a run that cannot start, so it is refused.
+        #[cfg(feature = "remote_endpoint")]
+        let previous_mark = self.inbox.mark_holding();
+        let initialised = panic::catch_unwind(AssertUnwindSafe(|| subscriber.init(&mut ops)));
+        #[cfg(feature = "remote_endpoint")]
+        self.inbox.restore_running(previous_mark);
+        if let Err(panic) = initialised {
             self.release_slot(slot);
             panic::resume_unwind(panic);
         }

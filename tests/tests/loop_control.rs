@@ -19,19 +19,68 @@ use vmm_sys_util::signal::{register_signal_handler, Killable};
 
 type Dyn = Box<dyn MutEventSubscriber + Send>;
 
+/// Returns once the thread `tid` of this process is blocked in an epoll
+/// wait (the system call it is in, as `/proc` reports it), so that only a
+/// wake-up written to an fd can end that wait. There is nothing to block
+/// on for this, so it polls, yielding in between.
+fn wait_until_blocked_in_epoll(tid: libc::pid_t) {
+    #[cfg(target_arch = "x86_64")]
+    let waits = [
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let waits = [libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2];
+    let path = format!("/proc/self/task/{tid}/syscall");
+    loop {
+        let status = std::fs::read_to_string(&path).unwrap();
+        let number = status.split_whitespace().next().unwrap_or_default();
+        if let Ok(number) = number.parse::<libc::c_long>() {
+            if waits.contains(&number) {
+                return;
+            }
+        }
+        thread::yield_now();
+    }
+}
+
+/// Runs `run_until_stopped` on a thread of its own, which blocks the
+/// signals in `blocked` first; returns, once that thread is blocked in
+/// the wait, the channel that gets the run's result and the stop handle.
+fn spawn_blocked_loop(
+    blocked: &'static [libc::c_int],
+) -> (mpsc::Receiver<event_manager::Result<()>>, StopHandle) {
+    let (started, tid_of_loop) = mpsc::channel();
+    let (result, ended) = mpsc::channel();
+    thread::spawn(move || {
+        for &signal in blocked {
+            vmm_sys_util::signal::block_signal(signal).unwrap();
+        }
+        let mut manager = EventManager::<Dyn>::new().unwrap();
+        // SAFETY: gettid has no arguments and cannot fail.
+        let tid = unsafe { libc::gettid() };
+        started.send((tid, manager.stop_handle().unwrap())).unwrap();
+        // Nothing is registered: only the stop can end this.
+        result.send(manager.run_until_stopped()).unwrap();
+    });
+    let (tid, stop) = tid_of_loop.recv().unwrap();
+    wait_until_blocked_in_epoll(tid);
+    (ended, stop)
+}
+
+/// How long a test waits for a stopped loop to return before it reports
+/// the stop as lost (instead of hanging until the harness is killed).
+const LOST_AFTER: Duration = Duration::from_secs(60);
+
 #[test]
 fn a_stop_from_another_thread_ends_a_run_blocked_with_no_fds() {
-    let mut manager = EventManager::<Dyn>::new().unwrap();
-    let stop = manager.stop_handle().unwrap();
-    let (blocked_soon, about_to_run) = mpsc::channel();
-    let stopper = thread::spawn(move || {
-        about_to_run.recv().unwrap();
-        stop.stop().unwrap();
-    });
-    blocked_soon.send(()).unwrap();
-    // Nothing is registered: only the stop can end this.
-    manager.run_until_stopped().unwrap();
-    stopper.join().unwrap();
+    let (ended, stop) = spawn_blocked_loop(&[]);
+    stop.stop().unwrap();
+    let result = ended
+        .recv_timeout(LOST_AFTER)
+        .expect("the stop did not wake the blocked run");
+    result.unwrap();
 }
 
 /// Reads its eventfd; the one with `stop` stops the loop and makes
@@ -112,18 +161,23 @@ extern "C" fn stop_on_signal(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut li
 #[test]
 fn a_stop_from_a_signal_handler_ends_the_run() {
     register_signal_handler(libc::SIGUSR2, stop_on_signal).unwrap();
-    let (ready, is_ready) = mpsc::channel();
-    let looping = thread::spawn(move || {
-        let mut manager = EventManager::<Dyn>::new().unwrap();
-        SIGNAL_STOP.set(manager.stop_handle().unwrap()).unwrap();
-        ready.send(()).unwrap();
-        manager.run_until_stopped()
+    // The loop's thread blocks the signal, so its wait is not interrupted:
+    // only the eventfd write of `stop`, made by the handler on another
+    // thread, can end it.
+    let (ended, stop) = spawn_blocked_loop(&[libc::SIGUSR2]);
+    SIGNAL_STOP.set(stop).unwrap();
+    let (handled, is_handled) = mpsc::channel::<()>();
+    let receiver = thread::spawn(move || {
+        // Parked here until the test ends; the handler runs on this thread.
+        let _ = is_handled.recv();
     });
-    is_ready.recv().unwrap();
-    // Delivered to the loop's thread: its handler runs there, in or just
-    // before the wait, and the run ends either way.
-    looping.kill(libc::SIGUSR2).unwrap();
-    looping.join().unwrap().unwrap();
+    receiver.kill(libc::SIGUSR2).unwrap();
+    let result = ended
+        .recv_timeout(LOST_AFTER)
+        .expect("the stop from the signal handler did not wake the blocked run");
+    result.unwrap();
+    drop(handled);
+    receiver.join().unwrap();
 }
 
 #[test]
@@ -177,12 +231,36 @@ struct AsksItself {
     fd: EventFd,
     endpoint: Option<RemoteEndpoint<Box<AsksItself>>>,
     answer: Option<Result<(), Error>>,
+    /// Also asks from `init`, and keeps the answer here.
+    init_answer: Option<Result<(), Error>>,
+}
+
+#[cfg(feature = "remote_endpoint")]
+impl AsksItself {
+    fn new(endpoint: &RemoteEndpoint<Box<AsksItself>>) -> Box<Self> {
+        Box::new(AsksItself {
+            fd: EventFd::new(EFD_NONBLOCK).unwrap(),
+            endpoint: Some(endpoint.clone()),
+            answer: None,
+            init_answer: None,
+        })
+    }
+
+    fn asking_in_init(endpoint: &RemoteEndpoint<Box<AsksItself>>) -> Box<Self> {
+        let mut subscriber = Self::new(endpoint);
+        subscriber.init_answer = Some(Ok(()));
+        subscriber
+    }
 }
 
 #[cfg(feature = "remote_endpoint")]
 impl MutEventSubscriber for AsksItself {
     fn init(&mut self, ops: &mut EventOps) {
         ops.add(Events::new(&self.fd, EventSet::IN)).unwrap();
+        if self.init_answer.is_some() {
+            let endpoint = self.endpoint.as_ref().unwrap();
+            self.init_answer = Some(endpoint.call_blocking(|_ops| Ok(())));
+        }
     }
     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
         self.fd.read().unwrap();
@@ -196,11 +274,7 @@ impl MutEventSubscriber for AsksItself {
 fn call_blocking_from_a_handler_is_refused_instead_of_deadlocking() {
     let mut manager = EventManager::<Box<AsksItself>>::new().unwrap();
     let endpoint = manager.remote_endpoint();
-    let id = manager.add_subscriber(Box::new(AsksItself {
-        fd: EventFd::new(EFD_NONBLOCK).unwrap(),
-        endpoint: Some(endpoint.clone()),
-        answer: None,
-    }));
+    let id = manager.add_subscriber(AsksItself::new(&endpoint));
     manager.subscriber_mut(id).unwrap().fd.write(1).unwrap();
     assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
     assert_eq!(
@@ -220,6 +294,33 @@ fn call_blocking_from_a_handler_is_refused_instead_of_deadlocking() {
         .unwrap();
     assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
     assert_eq!(answered.recv().unwrap(), Err(Error::CallFromLoopThread));
+
+    // From `init`, when the thread holding the manager adds a subscriber
+    // itself or from a request: refused too, and the request's own mark
+    // outlives the add.
+    let added = manager.add_subscriber(AsksItself::asking_in_init(&endpoint));
+    assert_eq!(
+        manager.subscriber_mut(added).unwrap().init_answer,
+        Some(Err(Error::CallFromLoopThread))
+    );
+    let (answer, answered) = mpsc::channel();
+    let inner = endpoint.clone();
+    endpoint
+        .fire(move |ops| {
+            let added = ops.add_subscriber(AsksItself::asking_in_init(&inner));
+            let from_init = ops.subscriber_mut(added).unwrap().init_answer.take();
+            let after_the_add = inner.call_blocking(|_ops| Ok::<_, Error>(()));
+            answer.send((from_init, after_the_add)).unwrap();
+        })
+        .unwrap();
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(
+        answered.recv().unwrap(),
+        (
+            Some(Err(Error::CallFromLoopThread)),
+            Err(Error::CallFromLoopThread)
+        )
+    );
 
     // Outside a run, the mark is gone: another thread's call goes through
     // while this thread runs the loop.
