@@ -71,14 +71,24 @@ use crate::{Error, Result};
 /// # Dropping
 ///
 /// Dropping a `Signals` closes the fd and unblocks, in the *dropping*
-/// thread, the signals it blocked that the thread did not already block
-/// before [`new`](Signals::new); a signal the thread blocked before stays
-/// blocked. A signal still pending at that moment is then delivered with
-/// its usual action (a pending SIGTERM ends the process), so read until
-/// `None` first when that matters. Drop a `Signals` on the thread that
-/// created it (elsewhere it changes the wrong thread's mask), and drop
-/// several in the reverse order of their creation: a later one finds the
-/// signals of an earlier one already blocked and leaves them so.
+/// thread, the signals that [`new`](Signals::new) blocked: those its
+/// calling thread did not already block; a signal that thread blocked
+/// before stays blocked. A signal still pending at that moment is then
+/// delivered with its usual action (a pending SIGTERM ends the process),
+/// so read until `None` first when that matters. Drop several in the
+/// reverse order of their creation: a later one finds the signals of an
+/// earlier one already blocked and leaves them so.
+///
+/// A mask belongs to a thread, so where the drop happens matters:
+///
+/// - On the thread that called `new`, its mask is what it was before.
+/// - On a thread spawned after `new` (a loop's thread that got the
+///   `Signals` inside a subscriber, say), that thread inherited the block
+///   and loses it; the thread that called `new` keeps blocking the
+///   signals until it unblocks them itself, for example with
+///   `vmm_sys_util::signal::unblock_signal`.
+/// - On a thread that blocked one of those signals for reasons of its
+///   own, its block goes too: keep such a thread from dropping it.
 ///
 /// # In an event loop
 ///

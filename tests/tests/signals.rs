@@ -53,6 +53,10 @@ const CASES: &[(&str, fn())] = &[
         drop_restores_the_mask,
     ),
     (
+        "dropped on a thread spawned after new, it unblocks there only",
+        dropped_on_a_thread_spawned_after_new,
+    ),
+    (
         "a child process inherits the block",
         a_child_process_inherits_the_block,
     ),
@@ -216,6 +220,24 @@ fn drop_restores_the_mask() {
     assert!(blocked.contains(&libc::SIGUSR2), "blocked before: stays");
 
     unblock_signal(libc::SIGUSR2).unwrap();
+    assert_eq!(get_blocked_signals().unwrap(), at_start);
+}
+
+/// A VMM whose loop runs on a thread of its own: `Signals` made in `main`
+/// before that thread starts, moved into it and dropped there.
+fn dropped_on_a_thread_spawned_after_new() {
+    let at_start = get_blocked_signals().unwrap();
+    let signals = Signals::new(&[libc::SIGUSR1]).unwrap();
+    let looping = std::thread::spawn(move || {
+        let inherited = get_blocked_signals().unwrap().contains(&libc::SIGUSR1);
+        drop(signals);
+        let after_drop = get_blocked_signals().unwrap().contains(&libc::SIGUSR1);
+        (inherited, after_drop)
+    });
+    assert_eq!(looping.join().unwrap(), (true, false));
+    // This thread's mask is its own: the block stays until it lifts it.
+    assert!(get_blocked_signals().unwrap().contains(&libc::SIGUSR1));
+    unblock_signal(libc::SIGUSR1).unwrap();
     assert_eq!(get_blocked_signals().unwrap(), at_start);
 }
 
