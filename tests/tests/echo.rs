@@ -8,7 +8,7 @@ use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
+use std::sync::{Barrier, Mutex, MutexGuard};
 use std::thread;
 
 use event_manager_tests::ExampleProcess;
@@ -133,8 +133,23 @@ const SIZES: [usize; 10] = [
     1 << 20,
 ];
 
+/// Held by the idle-timeout test and by the tests that run many client
+/// threads, so that those never run beside it. Under valgrind, which lets
+/// one thread of the process run at a time, 64 busy client threads can
+/// keep the idle test's talking client off the CPU for longer than the
+/// idle timeout, and the server rightly closes its connection as idle.
+static CLIENT_THREADS: Mutex<()> = Mutex::new(());
+
+fn client_threads() -> MutexGuard<'static, ()> {
+    // A failed test poisons it; the next one still runs.
+    CLIENT_THREADS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn serves_64_concurrent_clients_byte_for_byte() {
+    let _alone = client_threads();
     const CLIENTS: usize = 64;
     let server = Server::start();
     let everyone_connected = Barrier::new(CLIENTS);
@@ -178,6 +193,7 @@ fn serves_64_concurrent_clients_byte_for_byte() {
 
 #[test]
 fn survives_clients_that_leave_mid_message_or_reset() {
+    let _alone = client_threads();
     let mut server = Server::start();
     let fds_when_idle = server.process.open_fds();
 
@@ -252,6 +268,7 @@ fn stops_on_sigint_with_a_connection_still_open() {
 
 #[test]
 fn idle_timeout_closes_the_quiet_connection_and_keeps_serving_the_active_one() {
+    let _alone = client_threads();
     // Long against a round trip, so the talker's connection is never idle
     // for that long, even on a loaded machine; it is also how long the
     // test takes.
