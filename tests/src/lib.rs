@@ -168,6 +168,41 @@ pub fn set_fd_limit(pid: libc::pid_t, limit: libc::rlimit) {
     assert_eq!(result, 0, "prlimit: {}", std::io::Error::last_os_error());
 }
 
+/// The kernel's id of the calling thread, for `/proc/self/task/<tid>`.
+pub fn current_thread_id() -> libc::pid_t {
+    // SAFETY: gettid takes no arguments, touches no memory and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Returns once thread `tid` of this process is blocked in an epoll wait
+/// (the system call `/proc` says it is in), so that only a wake-up written
+/// to an fd can end that wait: a test that wakes it after this call fails
+/// or hangs if the wake-up is missing, instead of passing because it came
+/// before the wait. Nothing can be blocked on for this, so it polls,
+/// yielding in between; it panics if the thread is gone.
+pub fn wait_until_blocked_in_epoll(tid: libc::pid_t) {
+    #[cfg(target_arch = "x86_64")]
+    let waits = [
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+    ];
+    #[cfg(not(target_arch = "x86_64"))]
+    let waits = [libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2];
+    let path = format!("/proc/self/task/{tid}/syscall");
+    loop {
+        let status =
+            std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("read {path}: {err}"));
+        let number = status.split_whitespace().next().unwrap_or_default();
+        if let Ok(number) = number.parse::<libc::c_long>() {
+            if waits.contains(&number) {
+                return;
+            }
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// The data a derived subscriber registers element `index` of its
 /// `#[event]` number `position` (from 0) with, as the derive documents it:
 /// the top bit set, the position in the next 7 bits, the index below.

@@ -14,36 +14,11 @@ use event_manager::RemoteEndpoint;
 use event_manager::{
     Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, StopHandle, SubscriberOps,
 };
+use event_manager_tests::{current_thread_id, wait_until_blocked_in_epoll};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::signal::{register_signal_handler, Killable};
 
 type Dyn = Box<dyn MutEventSubscriber + Send>;
-
-/// Returns once the thread `tid` of this process is blocked in an epoll
-/// wait (the system call it is in, as `/proc` reports it), so that only a
-/// wake-up written to an fd can end that wait. There is nothing to block
-/// on for this, so it polls, yielding in between.
-fn wait_until_blocked_in_epoll(tid: libc::pid_t) {
-    #[cfg(target_arch = "x86_64")]
-    let waits = [
-        libc::SYS_epoll_wait,
-        libc::SYS_epoll_pwait,
-        libc::SYS_epoll_pwait2,
-    ];
-    #[cfg(not(target_arch = "x86_64"))]
-    let waits = [libc::SYS_epoll_pwait, libc::SYS_epoll_pwait2];
-    let path = format!("/proc/self/task/{tid}/syscall");
-    loop {
-        let status = std::fs::read_to_string(&path).unwrap();
-        let number = status.split_whitespace().next().unwrap_or_default();
-        if let Ok(number) = number.parse::<libc::c_long>() {
-            if waits.contains(&number) {
-                return;
-            }
-        }
-        thread::yield_now();
-    }
-}
 
 /// Runs `run_until_stopped` on a thread of its own, which blocks the
 /// signals in `blocked` first; returns, once that thread is blocked in
@@ -58,8 +33,7 @@ fn spawn_blocked_loop(
             vmm_sys_util::signal::block_signal(signal).unwrap();
         }
         let mut manager = EventManager::<Dyn>::new().unwrap();
-        // SAFETY: gettid has no arguments and cannot fail.
-        let tid = unsafe { libc::gettid() };
+        let tid = current_thread_id();
         started.send((tid, manager.stop_handle().unwrap())).unwrap();
         // Nothing is registered: only the stop can end this.
         result.send(manager.run_until_stopped()).unwrap();

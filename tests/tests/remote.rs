@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use event_manager::{Error, EventManager, EventSet, Events, RemoteEndpoint, SubscriberOps};
-use event_manager_tests::{eventfd, ready_eventfd, Probe};
+use event_manager_tests::{
+    current_thread_id, eventfd, ready_eventfd, wait_until_blocked_in_epoll, Probe,
+};
 
 /// Runs `manager` on its own thread until `stop` is set and the loop is
 /// woken; gives the manager back.
@@ -173,10 +175,11 @@ fn kick_wakes_a_blocked_run() {
     let endpoint = manager.remote_endpoint();
     let (started, running) = mpsc::channel();
     let kicker = thread::spawn(move || {
-        running.recv().unwrap();
+        // Kicks only once the run below is blocked in its wait.
+        wait_until_blocked_in_epoll(running.recv().unwrap());
         endpoint.kick().unwrap();
     });
-    started.send(()).unwrap();
+    started.send(current_thread_id()).unwrap();
     // Nothing is registered: only the kick can end this wait.
     assert_eq!(manager.run().unwrap(), 1);
     kicker.join().unwrap();
