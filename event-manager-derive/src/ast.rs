@@ -1,9 +1,7 @@
 //! The derive's own picture of the input: the struct's fields and its
 //! attributes, read from syn's `DeriveInput`.
 
-use syn::{
-    Attribute, Data, DeriveInput, Fields, GenericArgument, Ident, Member, PathArguments, Type,
-};
+use syn::{Attribute, Data, DeriveInput, Fields, Generics, Ident, Member};
 
 use crate::attr::{self, EventAttr, SubscriberAttr};
 use crate::errors::Errors;
@@ -29,13 +27,12 @@ impl Kind {
 /// A field of the struct.
 pub(crate) struct Field {
     pub member: Member,
-    /// The field is written `Option<T>`; `T` is the fd type.
-    pub optional: bool,
 }
 
 /// The derive input, as far as it could be read.
 pub(crate) struct Input<'a> {
     pub ident: &'a Ident,
+    pub generics: &'a Generics,
     /// `None` when the input is an enum or a union.
     pub fields: Option<Vec<Field>>,
     pub events: Vec<EventAttr>,
@@ -66,6 +63,7 @@ impl<'a> Input<'a> {
         }
         Input {
             ident: &input.ident,
+            generics: &input.generics,
             fields,
             events,
             subscriber,
@@ -91,10 +89,7 @@ fn fields(fields: &Fields, errors: &mut Errors) -> Vec<Field> {
             Some(name) => Member::Named(name.clone()),
             None => Member::from(index),
         };
-        model.push(Field {
-            member,
-            optional: option_inner(&field.ty).is_some(),
-        });
+        model.push(Field { member });
     }
     model
 }
@@ -114,39 +109,5 @@ fn misplaced_attributes(attrs: &[Attribute], errors: &mut Errors) {
                 ));
             }
         }
-    }
-}
-
-/// `T` when `ty` is written `Option<T>` (or `std::option::Option<T>`,
-/// `core::option::Option<T>`). A type alias of `Option` is not seen
-/// through: the derive reads tokens, not types.
-pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
-    let mut ty = ty;
-    while let Type::Group(group) = ty {
-        ty = &group.elem;
-    }
-    let Type::Path(path) = ty else { return None };
-    if path.qself.is_some() {
-        return None;
-    }
-    let segments = &path.path.segments;
-    let last = segments.last()?;
-    let prefix_ok = match segments.len() {
-        1 => path.path.leading_colon.is_none(),
-        3 => {
-            let root = segments[0].ident.to_string();
-            (root == "std" || root == "core") && segments[1].ident == "option"
-        }
-        _ => false,
-    };
-    if !prefix_ok || last.ident != "Option" {
-        return None;
-    }
-    let PathArguments::AngleBracketed(arguments) = &last.arguments else {
-        return None;
-    };
-    match arguments.args.iter().collect::<Vec<_>>().as_slice() {
-        [GenericArgument::Type(inner)] => Some(inner),
-        _ => None,
     }
 }

@@ -9,7 +9,10 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
-use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Path, Token, Type, WherePredicate};
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, Expr, ExprLit, Ident, Lit, LitStr, Path, Token, Type, Visibility, WherePredicate,
+};
 
 use crate::errors::Errors;
 use crate::source::{fd_value, single_ident, unwrap_groups, Source};
@@ -18,7 +21,7 @@ use crate::source::{fd_value, single_ident, unwrap_groups, Source};
 const EVENT_KEYS: &str = "`fd`, `set`, `handler`, `when`, `name`";
 /// The keys `#[subscriber(...)]` accepts.
 const SUBSCRIBER_KEYS: &str = "`init`, `fallback`, `before`, `after`, `init_error`, \
-     `handler_error`, `bound`, `for`, `crate`";
+     `handler_error`, `sources`, `vis`, `bound`, `for`, `crate`";
 
 /// One `#[event(...)]` as written.
 pub(crate) struct EventAttr {
@@ -59,6 +62,11 @@ pub(crate) struct SubscriberAttr {
     /// `for = "Type<Args>"`: the one instantiation to implement the trait for.
     pub instance: Option<Type>,
     pub krate: Option<Path>,
+    /// `sources = Name`: the enum of the sources to declare, which
+    /// `before` may take.
+    pub sources: Option<Ident>,
+    /// `vis = ...`: the visibility of the generated methods.
+    pub vis: Option<Visibility>,
 }
 
 /// `init_error = ...`: what a failed registration of a field does.
@@ -188,6 +196,35 @@ pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &m
                 input.parse::<Type>()
             };
             store(&mut into.instance, &meta, instance, errors);
+        } else if meta.path.is_ident("sources") {
+            let value = meta.value()?.parse::<Expr>()?;
+            let name = match single_ident(&unwrap_groups(value.clone())) {
+                Some(name) => Ok(name.clone()),
+                None => Err(syn::Error::new_spanned(
+                    value,
+                    "`sources` takes the name of the enum to declare, e.g. `sources = NetSource`",
+                )),
+            };
+            store(&mut into.sources, &meta, name, errors);
+        } else if meta.path.is_ident("vis") {
+            // A visibility, written as it is or in a string.
+            let input = meta.value()?;
+            let vis = if input.peek(LitStr) {
+                input
+                    .parse::<LitStr>()
+                    .and_then(|text| lexes(&text).and_then(|()| text.parse::<Visibility>()))
+            } else {
+                input.parse::<Visibility>()
+            };
+            let vis = vis.and_then(|vis| match vis {
+                Visibility::Inherited => Err(syn::Error::new(
+                    meta.path.span(),
+                    "`vis` takes a visibility: `pub`, `pub(crate)`, `pub(super)`, or \
+                     `pub(self)` for methods private to the module",
+                )),
+                vis => Ok(vis),
+            });
+            store(&mut into.vis, &meta, vis, errors);
         } else if meta.path.is_ident("crate") {
             let value = meta.value()?.parse::<Expr>()?;
             store(&mut into.krate, &meta, crate_value(value), errors);

@@ -15,7 +15,7 @@ use crate::ast::{Input, Kind};
 use crate::attr::InitError;
 use crate::errors::Errors;
 use crate::fd::{self, at, local, respanned};
-use crate::valid::{self, Plan, Watch, WatchSource, INDEX_BITS};
+use crate::valid::{self, Plan, Sources, Watch, WatchSource, INDEX_BITS};
 
 /// The whole derive: parse, validate, expand; on mistakes, the errors and
 /// an empty impl, so the user's other uses of the trait do not add errors
@@ -83,7 +83,7 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
     let self_type = self_type(kind);
     let receiver = receiver(kind);
     let trait_path = trait_path(kind, krate);
-    let header = impl_header(input, &trait_path, plan);
+    let header = crate::header::impl_header(input, Some(&trait_path), plan);
     let source_methods = crate::methods::source_methods(input, plan);
     let ops = local("ops");
     let events = local("events");
@@ -138,13 +138,23 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         Kind::Mut => quote!(&mut *self),
         Kind::Shared => quote!(self),
     };
-    let (before_trait, after_trait) = (local("Before"), local("After"));
+    let (before_trait, after_trait, handler_error_trait) =
+        (local("Before"), local("After"), local("HandlerError"));
+    let source = local("source");
     let before = plan.before.as_ref().map(|method| {
         let span = at(method.span());
         let method = respanned(method, span);
         let hook = fd::local_at("Before", span);
+        // The source the event is for, when the type declares the enum of
+        // its sources; a `before` that does not take it costs nothing, the
+        // value being unused once the call is inlined.
+        let source_value = match &plan.sources {
+            Some(sources) => source_of(sources, plan, &data),
+            None => quote!(()),
+        };
         quote_spanned! {span=>
-            if !#hook::<#self_type, _>::call(Self::#method, #this, #events, #ops) {
+            let #source = #source_value;
+            if !#hook::<#self_type, _, _>::call(Self::#method, #this, #source, #events, #ops) {
                 return;
             }
         }
@@ -158,12 +168,17 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         }
     });
     let handler_trait = local("Handler");
+    let has_fallback = plan.fallback.is_some();
+    let sources_enum = plan
+        .sources
+        .as_ref()
+        .map(|sources| declare_sources(input, sources, plan));
 
     quote! {
         #[automatically_derived]
         #header {
             fn init(#receiver, #ops: &mut #krate::EventOps<'_>) {
-                #krate::__private::reserve(#ops);
+                #krate::__private::reserve(#ops, #has_fallback);
                 #(#registrations)*
                 #init_hook
             }
@@ -172,12 +187,13 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
                 #[allow(unused_imports)]
                 use #krate::__private::{
                     After as #after_trait, Before as #before_trait, Handler as #handler_trait,
+                    HandlerError as #handler_error_trait,
                 };
-                #before
                 // Derived tags are `DERIVED_DATA | position << INDEX_BITS |
                 // index`, and hand registrations stay below `DERIVED_DATA`:
                 // those are the fallback's.
                 let #data = #krate::Events::data(&#events);
+                #before
                 match #data {
                     #(#arms)*
                     _ => #fallback,
@@ -187,6 +203,120 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         }
 
         #source_methods
+        #sources_enum
+    }
+}
+
+/// The value of the sources enum for the event whose tag is `data`: its
+/// source's variant, with the index for a collection.
+fn source_of(sources: &Sources, plan: &Plan, data: &Ident) -> TokenStream {
+    let name = &sources.name;
+    let arms = plan.watches.iter().zip(&sources.variants).map(|(watch, variant)| {
+        let base = Literal::u32_suffixed(watch.base);
+        match watch.source {
+            WatchSource::Each { .. } => {
+                let last = Literal::u32_suffixed(watch.base | ((1 << INDEX_BITS) - 1));
+                quote!(#base..=#last => #name::#variant((#data - #base) as ::core::primitive::usize),)
+            }
+            _ => quote!(#base => #name::#variant,),
+        }
+    });
+    // A subscriber without a fallback has no fd outside its sources
+    // (`EventOps::add` refuses them), so the last arm only ever sees the
+    // fallback's events.
+    let rest = match &sources.fallback {
+        Some(fallback) => quote!(#name::#fallback),
+        None => quote!(return),
+    };
+    quote! {
+        match #data {
+            #(#arms)*
+            _ => #rest,
+        }
+    }
+}
+
+/// `#[subscriber(sources = Name)]`: the enum, beside the struct, with the
+/// struct's visibility.
+fn declare_sources(input: &DeriveInput, sources: &Sources, plan: &Plan) -> TokenStream {
+    let vis = &input.vis;
+    let name = &sources.name;
+    let variants = plan
+        .watches
+        .iter()
+        .zip(&sources.variants)
+        .map(|(watch, variant)| {
+            let doc = format!("An event of `{}`.", watch.field_name);
+            match watch.source {
+                WatchSource::Each { .. } => {
+                    quote!(#[doc = #doc] #variant(::core::primitive::usize),)
+                }
+                _ => quote!(#[doc = #doc] #variant,),
+            }
+        });
+    let names = plan
+        .watches
+        .iter()
+        .zip(&sources.variants)
+        .map(|(watch, variant)| {
+            let text = crate::valid::method_part(&watch.name);
+            match watch.source {
+                WatchSource::Each { .. } => quote!(#name::#variant(_) => #text,),
+                _ => quote!(#name::#variant => #text,),
+            }
+        });
+    let indexes = plan
+        .watches
+        .iter()
+        .zip(&sources.variants)
+        .filter_map(|(watch, variant)| {
+            let index = local("index");
+            match watch.source {
+                WatchSource::Each { .. } => Some(quote!(#name::#variant(#index) => #index,)),
+                _ => None,
+            }
+        });
+    let (fallback_variant, fallback_name) = match &sources.fallback {
+        Some(fallback) => (
+            Some(quote!(#[doc = "An event of an fd added by hand, for `fallback`."] #fallback,)),
+            Some(quote!(#name::#fallback => "fallback",)),
+        ),
+        None => (None, None),
+    };
+    let doc = format!(
+        "The sources of `{}`'s events, one variant per `#[event]`, as its `before` \
+         hook may take them.",
+        input.ident
+    );
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug,
+                 ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
+        #vis enum #name {
+            #(#variants)*
+            #fallback_variant
+        }
+
+        #[automatically_derived]
+        #[allow(dead_code)]
+        impl #name {
+            /// The source's name, as in its `attach_<name>` method.
+            #vis fn name(self) -> &'static ::core::primitive::str {
+                match self {
+                    #(#names)*
+                    #fallback_name
+                }
+            }
+
+            /// The element's index for a collection, 0 for another source.
+            #vis fn index(self) -> ::core::primitive::usize {
+                #[allow(unreachable_patterns)]
+                match self {
+                    #(#indexes)*
+                    _ => 0,
+                }
+            }
+        }
     }
 }
 
@@ -223,18 +353,15 @@ fn handler_call(watch: &Watch, kind: Kind, plan: &Plan, index: &TokenStream) -> 
     let name = &watch.field_name;
     let on_error = match &plan.handler_error {
         Some(method) => {
-            let call = checked_call(
-                method,
-                quote!(fn(
-                    #self_type,
-                    &'static ::core::primitive::str,
-                    ::core::primitive::usize,
-                    &dyn ::core::fmt::Display,
-                    &mut #krate::EventOps<'_>,
-                )),
-                quote!(self, #name, #position, &#error, #ops),
-            );
-            quote!(#call;)
+            // The error goes as the handler's own type or as `&dyn
+            // Display`, whichever the method takes (the runtime's
+            // `HandlerError` picks from its signature).
+            let span = at(method.span());
+            let method = respanned(method, span);
+            let hook = fd::local_at("HandlerError", span);
+            quote_spanned! {span=>
+                #hook::<#self_type, _, _>::call(Self::#method, #this, #name, #position, #error, #ops);
+            }
         }
         None => quote! {
             #krate::__private::handler_failed::<Self>(#name, #position, &#error);
@@ -253,42 +380,26 @@ fn handler_call(watch: &Watch, kind: Kind, plan: &Plan, index: &TokenStream) -> 
     }
 }
 
-/// `impl<...> Trait for Struct<...> where ...`: the struct's generics and
-/// where-clause plus `bound`, or with `for`, the one instantiation (and
-/// only `bound` as the where-clause).
-fn impl_header(input: &DeriveInput, trait_path: &TokenStream, plan: &Plan) -> TokenStream {
-    let bound = &plan.bound;
-    if let Some(instance) = &plan.instance {
-        let where_clause = (!bound.is_empty()).then(|| quote!(where #(#bound),*));
-        return quote!(impl #trait_path for #instance #where_clause);
-    }
-    let mut generics = input.generics.clone();
-    if !bound.is_empty() {
-        generics
-            .make_where_clause()
-            .predicates
-            .extend(bound.iter().cloned());
-    }
-    let (impl_generics, type_generics, where_clause) = generics.split_for_impl();
-    let ident = &input.ident;
-    quote!(impl #impl_generics #trait_path for #ident #type_generics #where_clause)
-}
-
 /// What a failed registration in `init` does: `init_error`'s method, a
-/// log line, or a panic. `error` holds the `Error`.
+/// log line, or a panic. `error` holds the `Error`, `index` the element's
+/// index (0 for a source of one fd).
 fn on_registration_error(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
     let krate = &plan.krate;
     let self_type = self_type(kind);
-    let error = local("error");
+    let (error, index) = (local("error"), local("index"));
     let field_name = &watch.field_name;
     match &plan.init_error {
         Some(InitError::Method(method)) => {
-            let call = checked_call(
-                method,
-                quote!(fn(#self_type, &'static ::core::primitive::str, #krate::Error)),
-                quote!(self, #field_name, #error),
-            );
-            quote!(#call;)
+            let span = at(method.span());
+            let method = respanned(method, span);
+            let hook = fd::tokens_at(&quote!(#krate::__private::InitError), span);
+            let this = match kind {
+                Kind::Mut => quote!(&mut *self),
+                Kind::Shared => quote!(self),
+            };
+            quote_spanned! {span=>
+                #hook::<#self_type, _>::call(Self::#method, #this, #field_name, #index, #error);
+            }
         }
         // Located at the user's `"log"`: without the runtime's `log`
         // feature, `()` does not implement `LogFeature`, and rustc's error
@@ -324,9 +435,15 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
     let registration = match fd::collection(watch) {
         None => {
             let raw_fd = fd::scalar_fd(watch, krate);
+            // The index an `init_error` method is given.
+            let scalar_index = matches!(plan.init_error, Some(InitError::Method(_))).then(|| {
+                let index = local("index");
+                quote!(let #index: ::core::primitive::usize = 0;)
+            });
             quote! {
                 {
                     let #interest = #interest_value;
+                    #scalar_index
                     let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
                     let #registered = match #fd {
                         ::core::option::Option::Some(#fd) => {
@@ -343,9 +460,7 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
         Some(collection) => {
             let (index, count, tag) = (local("index"), local("count"), local("tag"));
             let element_fd = fd::element_fd(watch, &quote!(#index), krate);
-            let span = at(fd::first_span(&collection));
-            let count_fn = fd::tokens_at(&quote!(#krate::__private::Collection::count), span);
-            let count_value = quote_spanned!(span=> #count_fn(&#collection));
+            let count_value = fd::element_count(&collection, krate);
             quote! {
                 {
                     let #interest = #interest_value;
@@ -381,25 +496,6 @@ fn registration(watch: &Watch, kind: Kind, plan: &Plan) -> TokenStream {
         },
         None => registration,
     }
-}
-
-/// `impl<...> Struct<...> where ...`, the inherent twin of `impl_header`.
-pub(crate) fn inherent_header(input: &DeriveInput, plan: &Plan) -> TokenStream {
-    let bound = &plan.bound;
-    if let Some(instance) = &plan.instance {
-        let where_clause = (!bound.is_empty()).then(|| quote!(where #(#bound),*));
-        return quote!(impl #instance #where_clause);
-    }
-    let mut generics = input.generics.clone();
-    if !bound.is_empty() {
-        generics
-            .make_where_clause()
-            .predicates
-            .extend(bound.iter().cloned());
-    }
-    let (impl_generics, type_generics, where_clause) = generics.split_for_impl();
-    let ident = &input.ident;
-    quote!(impl #impl_generics #ident #type_generics #where_clause)
 }
 
 /// What the derive emits beside its errors: an impl that does nothing, so

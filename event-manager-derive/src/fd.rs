@@ -90,19 +90,36 @@ pub(crate) fn interest(watch: &Watch, krate: &Path) -> TokenStream {
 /// `Option<RawFd>`: a scalar watch's fd now, or `None`.
 pub(crate) fn scalar_fd(watch: &Watch, krate: &Path) -> TokenStream {
     match &watch.source {
-        WatchSource::Field { member, optional } => field_fd(member, *optional, krate),
-        WatchSource::Path(expr) => value_fd(&from_self(expr), first_span(expr), krate),
+        WatchSource::Field { member } => {
+            // The field goes the way of any path, so that it may hold every
+            // shape a path may give (`&T`, `Box<dyn Trait>`, `Option<...>`).
+            let span = member.span();
+            let receiver = Ident::new("self", at(span));
+            let member = relocated(member, span);
+            let value: Expr = syn::parse_quote!(#receiver.#member);
+            value_fd(&value, krate)
+        }
+        WatchSource::Path(expr) => value_fd(&from_self(expr), krate),
         // Collections read one element at a time: `element_fd`.
         WatchSource::Each { .. } => quote!(::core::option::Option::None),
     }
 }
 
-/// The collection a `fd = name[..]` watch walks.
+/// The collection a `fd = name[..]` watch walks, as an expression on `self`.
 pub(crate) fn collection(watch: &Watch) -> Option<TokenStream> {
     match &watch.source {
-        WatchSource::Each { collection, .. } => Some(from_self(collection)),
+        WatchSource::Each { collection, .. } => Some(from_self(collection).into_token_stream()),
         _ => None,
     }
+}
+
+/// `usize`: how many elements a collection watch has now, read in an
+/// expression of its own so that the caller can bind it before a loop
+/// (the temporaries of a path that locks are gone by then).
+pub(crate) fn element_count(collection: &TokenStream, krate: &Path) -> TokenStream {
+    let span = at(first_span(collection));
+    let count_fn = tokens_at(&quote!(#krate::__private::Collection::count), span);
+    quote_spanned!(span=> #count_fn(&#collection))
 }
 
 /// `Option<RawFd>`: element `index` (a `usize` expression) of a collection
@@ -115,90 +132,167 @@ pub(crate) fn element_fd(watch: &Watch, index: &TokenStream, krate: &Path) -> To
     else {
         return scalar_fd(watch, krate);
     };
-    let span = at(first_span(collection));
     let all = from_self(collection);
     let placeholder = Ident::new(crate::source::ELEMENT, Span::mixed_site());
-    let (value, value_span) = match element {
-        Some(path) => (path.to_token_stream(), first_span(path)),
-        None => (quote!(*#placeholder), first_span(collection)),
+    let value: Expr = match element {
+        Some(path) => (**path).clone(),
+        None => {
+            // `*element`, at the collection, where a mistake is reported.
+            let star = quote_spanned!(at(first_span(collection))=> *);
+            syn::parse_quote!(#star #placeholder)
+        }
     };
-    let element_fd = value_fd(&value, value_span, krate);
-    let collection_trait = tokens_at(&quote!(#krate::__private::Collection::element), span);
-    let lookup = quote_spanned!(span=> #collection_trait(&#all, #index));
+    let element_fd = value_fd(&value, krate);
+    element_lookup(&all, index, &placeholder, element_fd, krate)
+}
+
+/// `match Collection::element(&collection, index) { Some(name) => found,
+/// None => None }`: an element that is not there holds no fd, and
+/// nothing panics.
+fn element_lookup(
+    collection: &impl ToTokens,
+    index: &TokenStream,
+    name: &Ident,
+    found: TokenStream,
+    krate: &Path,
+) -> TokenStream {
+    let span = at(first_span(collection));
+    let element_fn = tokens_at(&quote!(#krate::__private::Collection::element), span);
+    let lookup = quote_spanned!(span=> #element_fn(&#collection, #index));
     quote! {
         match #lookup {
-            ::core::option::Option::Some(#placeholder) => #element_fd,
+            ::core::option::Option::Some(#name) => #found,
             ::core::option::Option::None => ::core::option::Option::None,
         }
     }
 }
 
-/// A field's fd. The tokens are located at the field, so that a field
-/// that is not an fd is reported there.
-fn field_fd(member: &Member, optional: bool, krate: &Path) -> TokenStream {
-    let field_span = at(member.span());
-    let member = relocated(member, field_span);
-    if optional {
-        let source = local_at("source", field_span);
-        quote_spanned! {field_span=>
-            match &self.#member {
-                ::core::option::Option::Some(#source) => #krate::__private::field_fd(
-                    ::std::os::unix::io::AsRawFd::as_raw_fd(#source),
-                ),
-                ::core::option::Option::None => ::core::option::Option::None,
+/// A source path as an expression: the user's path with `self.` before
+/// its first field (keeping the user's spans, so that rustc reports a
+/// wrong step at it), or the path as it is when it starts at `self`.
+fn from_self(expr: &Expr) -> Expr {
+    match expr {
+        Expr::Field(access) => {
+            let mut access = access.clone();
+            access.base = Box::new(from_self(&access.base));
+            Expr::Field(access)
+        }
+        Expr::Index(index) => {
+            let mut index = index.clone();
+            index.expr = Box::new(from_self(&index.expr));
+            Expr::Index(index)
+        }
+        Expr::MethodCall(call) => {
+            let mut call = call.clone();
+            call.receiver = Box::new(from_self(&call.receiver));
+            Expr::MethodCall(call)
+        }
+        Expr::Paren(paren) => {
+            let mut paren = paren.clone();
+            paren.expr = Box::new(from_self(&paren.expr));
+            Expr::Paren(paren)
+        }
+        Expr::Group(group) => from_self(&group.expr),
+        Expr::Path(path) if path.path.is_ident("self") => expr.clone(),
+        Expr::Path(path) => match path.path.get_ident() {
+            Some(field) => {
+                let receiver = Ident::new("self", at(field.span()));
+                syn::parse_quote!(#receiver.#field)
             }
-        }
-    } else {
-        quote_spanned! {field_span=>
-            #krate::__private::field_fd(::std::os::unix::io::AsRawFd::as_raw_fd(&self.#member))
-        }
+            None => expr.clone(),
+        },
+        _ => expr.clone(),
     }
 }
 
-/// A source path as an expression: `self.` and the user's path (keeping
-/// its spans, so that rustc reports a wrong step at it), or the path as it
-/// is when it starts at `self`.
-fn from_self(expr: &Expr) -> TokenStream {
-    if starts_at_self(expr) {
-        quote!(#expr)
-    } else {
-        let receiver = quote_spanned!(at(first_span(expr))=> self);
-        quote!(#receiver.#expr)
+/// Splits a path at its first single-element index from the root:
+/// `a.b[i].c` gives `a.b`, `i` and `name.c` (the rest, on `name`).
+fn split_at_index(expr: &Expr, name: &Ident) -> Option<(Expr, Expr, Expr)> {
+    let rebuilt = |inner: &Expr, rebuild: &dyn Fn(Expr) -> Expr| {
+        split_at_index(inner, name).map(|(base, index, rest)| (base, index, rebuild(rest)))
+    };
+    match expr {
+        Expr::Index(step) => rebuilt(&step.expr, &|rest| {
+            let mut step = step.clone();
+            step.expr = Box::new(rest);
+            Expr::Index(step)
+        })
+        .or_else(|| {
+            Some((
+                (*step.expr).clone(),
+                (*step.index).clone(),
+                syn::parse_quote!(#name),
+            ))
+        }),
+        Expr::Field(access) => rebuilt(&access.base, &|rest| {
+            let mut access = access.clone();
+            access.base = Box::new(rest);
+            Expr::Field(access)
+        }),
+        Expr::MethodCall(call) => rebuilt(&call.receiver, &|rest| {
+            let mut call = call.clone();
+            call.receiver = Box::new(rest);
+            Expr::MethodCall(call)
+        }),
+        Expr::Paren(paren) => split_at_index(&paren.expr, name),
+        Expr::Group(group) => split_at_index(&group.expr, name),
+        _ => None,
     }
 }
 
-/// The fd of a value, read by the runtime's `fd_source` helpers, which
-/// accept the value's shapes (a reference, an `Option`, a `Box<dyn ...>`,
-/// a `RawFd`) and name the type when it is none of them.
-fn value_fd(value: &TokenStream, span: Span, krate: &Path) -> TokenStream {
-    let span = at(span);
-    let wrap_type = tokens_at(&quote!(#krate::__private::fd_source::Wrap), span);
-    let wrap = quote_spanned!(span=> (&&&#wrap_type(&(#value))));
-    let fd_of = quote_spanned!(span=> fd_of);
+/// `Option<RawFd>`: the fd of a value, read by the runtime's `fd_source`
+/// probes, which accept the value's shapes (a reference, an `Option`, a
+/// `Box<dyn ...>`, a `RawFd`) and name the type when it is none of them.
+/// Each index step of the path (`queue_evts[RX_INDEX]`) looks its element
+/// up, so that an index with no element is "no fd", not a panic.
+fn value_fd(value: &Expr, krate: &Path) -> TokenStream {
+    value_fd_from(value, krate, 0)
+}
+
+fn value_fd_from(value: &Expr, krate: &Path, depth: usize) -> TokenStream {
+    let name = local(&format!("step{depth}"));
+    if let Some((base, index, rest)) = split_at_index(value, &name) {
+        // The element itself (`queue_evts[RX_INDEX]`) is looked at through
+        // the reference the lookup gives, as `[..]` does.
+        let rest = match &rest {
+            Expr::Path(path) if path.path.is_ident(&name) => {
+                let star = quote_spanned!(at(first_span(&index))=> *);
+                syn::parse_quote!(#star #name)
+            }
+            _ => rest,
+        };
+        let found = value_fd_from(&rest, krate, depth + 1);
+        let index = index.into_token_stream();
+        return element_lookup(&base, &index, &name, found, krate);
+    }
+    // The probe's first tokens sit at the value's first token and its last
+    // ones at the value's last, so that rustc underlines the whole value
+    // when it is not an fd.
+    let (first, last) = (at(first_span(value)), at(last_span(value)));
+    let wrap_type = tokens_at(&quote!(#krate::__private::fd_source::Wrap), first);
+    let resolve = tokens_at(&quote!(#krate::__private::fd_source::resolve), first);
+    let open = quote_spanned!(first=> &&&&&&);
+    let probe_method = quote_spanned!(last=> __event_manager_fd);
+    let probe = quote_spanned!(last=> .#probe_method());
+    let wrapped = quote_spanned!(first=> (#open #wrap_type(&(#value))));
     quote! {
         {
+            #[allow(unused_imports)]
             use #krate::__private::fd_source::{
-                DirectFd as _, InnerFd as _, NotAnFd as _, OuterFd as _,
+                CollectionHint as _, DerefHint as _, DirectFd as _, InnerFd as _, LockHint as _,
+                NotAnFd as _, OuterFd as _,
             };
-            #wrap.#fd_of()
+            #resolve(#wrapped #probe)
         }
     }
 }
 
-/// Whether a source path starts at `self` rather than at a field.
-fn starts_at_self(expr: &Expr) -> bool {
-    let mut expr = expr;
-    loop {
-        expr = match expr {
-            Expr::Field(access) => &access.base,
-            Expr::Index(index) => &index.expr,
-            Expr::MethodCall(call) => &call.receiver,
-            Expr::Paren(paren) => &paren.expr,
-            Expr::Group(group) => &group.expr,
-            Expr::Path(path) => return path.path.is_ident("self"),
-            _ => return false,
-        };
-    }
+/// Where rustc should end a mark on an expression: its last token.
+fn last_span(expr: &impl ToTokens) -> Span {
+    expr.to_token_stream()
+        .into_iter()
+        .last()
+        .map_or_else(Span::call_site, |token| token.span())
 }
 
 /// Where rustc should point for an expression: its first token.

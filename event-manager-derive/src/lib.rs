@@ -20,6 +20,7 @@ mod errors;
 mod expand;
 mod fd;
 mod flags;
+mod header;
 mod methods;
 #[cfg(test)]
 mod never_panics;

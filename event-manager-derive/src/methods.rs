@@ -1,41 +1,57 @@
-//! The inherent methods the derive adds for every watch:
-//! `attach_<name>`, `detach_<name>` and `set_<name>_interest`, and for a
-//! collection `attach_all_<name>` and `detach_all_<name>`. They let a
-//! handler register, deregister or change one declared source later (an
-//! `Option` that became `Some`, a device that was activated, a new
-//! connection) without writing its data tag.
+//! The inherent methods the derive adds: for every watch `attach_<name>`,
+//! `detach_<name>` and `set_<name>_interest`, for a collection also
+//! `attach_all_<name>` and `detach_all_<name>`, and once per type
+//! `sync_registrations`. They let a handler register, deregister or change
+//! a declared source later (an `Option` that became `Some`, a device that
+//! was activated, a new connection) without writing its data tag.
+//!
+//! The generated code calls no method by method-call syntax, only by
+//! path: a trait of the user's in scope, with a blanket impl and a method
+//! of the same name, would otherwise be picked instead.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
-use syn::DeriveInput;
+use quote::{format_ident, quote, ToTokens};
+use syn::{DeriveInput, Visibility};
 
-use crate::expand::inherent_header;
 use crate::fd::{self, local};
-use crate::valid::{Plan, Watch};
+use crate::valid::{method_part, Plan, Watch};
 
 pub(crate) fn source_methods(input: &DeriveInput, plan: &Plan) -> TokenStream {
+    let vis = plan.vis.as_ref().unwrap_or(&input.vis);
     let methods = plan
         .watches
         .iter()
         .map(|watch| match fd::collection(watch) {
-            None => scalar_methods(input, watch, plan),
-            Some(collection) => collection_methods(input, watch, plan, &collection),
+            None => scalar_methods(vis, watch, plan),
+            Some(collection) => collection_methods(vis, watch, plan, &collection),
         });
-    let header = inherent_header(input, plan);
+    let sync = sync_registrations(vis, plan);
+    let header = crate::header::impl_header(input, None, plan);
     quote! {
         #[automatically_derived]
         #[allow(dead_code)]
         #header {
             #(#methods)*
+            #sync
         }
     }
 }
 
-fn scalar_methods(input: &DeriveInput, watch: &Watch, plan: &Plan) -> TokenStream {
+/// `match fd { Some(fd) => some, None => Err(NoFd) }`.
+fn with_fd(fd: &TokenStream, krate: &syn::Path, some: TokenStream) -> TokenStream {
+    let fd_value = local("fd");
+    quote! {
+        match #fd {
+            ::core::option::Option::Some(#fd_value) => #some,
+            ::core::option::Option::None => ::core::result::Result::Err(#krate::__private::no_fd()),
+        }
+    }
+}
+
+fn scalar_methods(vis: &Visibility, watch: &Watch, plan: &Plan) -> TokenStream {
     let krate = &plan.krate;
-    let vis = &input.vis;
     let name = &watch.name;
-    let part = crate::valid::method_part(name);
+    let part = method_part(name);
     let attach = format_ident!("attach_{}", part, span = name.span());
     let detach = format_ident!("detach_{}", part, span = name.span());
     let set_interest = format_ident!("set_{}_interest", part, span = name.span());
@@ -47,43 +63,44 @@ fn scalar_methods(input: &DeriveInput, watch: &Watch, plan: &Plan) -> TokenStrea
     let attach_doc = format!(
         "Registers `{source}` as its `#[event]` does in `init` (same data tag and \
          interest), so that its events reach `{}`. Fails like `EventOps::add`, and \
-         with `Error::Epoll(EBADF)` when `{source}` holds no fd.",
+         with `Error::NoFd` when `{source}` holds no fd.",
         watch.handler
     );
     let detach_doc = format!(
         "Deregisters `{source}`; call it before the fd is closed or replaced. Fails \
-         like `EventOps::remove`, and with `Error::FdNotRegistered` when `{source}` \
-         holds no fd."
+         like `EventOps::remove`, and with `Error::NoFd` when `{source}` holds no fd."
     );
     let interest_doc = format!(
         "Changes the interest of `{source}`, keeping its data tag. Fails like \
-         `EventOps::modify`, and with `Error::FdNotRegistered` when `{source}` holds \
-         no fd."
+         `EventOps::modify`, and with `Error::NoFd` when `{source}` holds no fd."
+    );
+    let attach_body = with_fd(
+        &quote!(#fd),
+        krate,
+        quote!(#krate::__private::add(#ops, #fd, #tag, #interest)),
+    );
+    let detach_body = with_fd(
+        &quote!(#fd),
+        krate,
+        quote!(#krate::__private::remove(#ops, #fd)),
+    );
+    let interest_body = with_fd(
+        &quote!(#fd),
+        krate,
+        quote!(#krate::__private::modify(#ops, #fd, #tag, #interest)),
     );
     quote! {
         #[doc = #attach_doc]
         #vis fn #attach(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let #interest = #interest_value;
             let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
-            match #fd {
-                ::core::option::Option::Some(#fd) => {
-                    #krate::__private::add(#ops, #fd, #tag, #interest)
-                }
-                ::core::option::Option::None => {
-                    ::core::result::Result::Err(#krate::__private::no_fd())
-                }
-            }
+            #attach_body
         }
 
         #[doc = #detach_doc]
         #vis fn #detach(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
-            match #fd {
-                ::core::option::Option::Some(#fd) => #krate::__private::remove(#ops, #fd),
-                ::core::option::Option::None => {
-                    ::core::result::Result::Err(#krate::__private::not_registered())
-                }
-            }
+            #detach_body
         }
 
         #[doc = #interest_doc]
@@ -93,50 +110,43 @@ fn scalar_methods(input: &DeriveInput, watch: &Watch, plan: &Plan) -> TokenStrea
             #interest: #krate::EventSet,
         ) -> #krate::Result<()> {
             let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
-            match #fd {
-                ::core::option::Option::Some(#fd) => {
-                    #krate::__private::modify(#ops, #fd, #tag, #interest)
-                }
-                ::core::option::Option::None => {
-                    ::core::result::Result::Err(#krate::__private::not_registered())
-                }
-            }
+            #interest_body
         }
     }
 }
 
 fn collection_methods(
-    input: &DeriveInput,
+    vis: &Visibility,
     watch: &Watch,
     plan: &Plan,
     collection: &TokenStream,
 ) -> TokenStream {
     let krate = &plan.krate;
-    let vis = &input.vis;
     let name = &watch.name;
-    let part = crate::valid::method_part(name);
+    let part = method_part(name);
     let attach = format_ident!("attach_{}", part, span = name.span());
     let detach = format_ident!("detach_{}", part, span = name.span());
     let attach_all = format_ident!("attach_all_{}", part, span = name.span());
     let detach_all = format_ident!("detach_all_{}", part, span = name.span());
     let set_interest = format_ident!("set_{}_interest", part, span = name.span());
-    let (ops, fd, interest, index, first_error, result) = (
+    let (ops, fd, interest, index, count, first_error) = (
         local("ops"),
         local("fd"),
         local("interest"),
         local("index"),
+        local("count"),
         local("first_error"),
-        local("result"),
     );
     let base = Literal::u32_suffixed(watch.base);
     let interest_value = fd::interest(watch, krate);
     let element_fd = fd::element_fd(watch, &quote!(#index), krate);
+    let count_value = fd::element_count(collection, krate);
     let source = &watch.field_name;
     let attach_doc = format!(
         "Registers element `index` of `{source}` as its `#[event]` does in `init`, so \
          that its events reach `{}` with that index. Fails like `EventOps::add`, with \
-         `Error::Epoll(EBADF)` when there is no such element or it holds no fd, and \
-         with `Error::IndexTooLarge` from index 2^24 on.",
+         `Error::IndexTooLarge` from index 2^24 on, and with `Error::NoFd` when there is \
+         no such element or it holds no fd.",
         watch.handler
     );
     let attach_all_doc = format!(
@@ -145,8 +155,9 @@ fn collection_methods(
     );
     let detach_doc = format!(
         "Deregisters element `index` of `{source}`; call it before the element is \
-         removed, closed or replaced. Fails like `EventOps::remove`, and with \
-         `Error::FdNotRegistered` when there is no such element or it holds no fd."
+         removed, closed or replaced. Fails like `EventOps::remove`, with \
+         `Error::IndexTooLarge` from index 2^24 on, and with `Error::NoFd` when there is \
+         no such element or it holds no fd."
     );
     let detach_all_doc = format!(
         "Deregisters every element of `{source}` that holds an fd. Goes on past a \
@@ -154,12 +165,28 @@ fn collection_methods(
     );
     let interest_doc = format!(
         "Changes the interest of element `index` of `{source}`, keeping its data tag. \
-         Fails like `EventOps::modify`, and with `Error::FdNotRegistered` when there is \
-         no such element or it holds no fd."
+         Fails like `EventOps::modify`, with `Error::IndexTooLarge` from index 2^24 on, \
+         and with `Error::NoFd` when there is no such element or it holds no fd."
     );
-    let span = fd::at(fd::first_span(collection));
-    let count_fn = fd::tokens_at(&quote!(#krate::__private::Collection::count), span);
-    let count = quote_spanned!(span=> #count_fn(&#collection));
+    let tag = quote!(#krate::__private::element_tag(#base, #index)?);
+    let attach_body = with_fd(
+        &quote!(#fd),
+        krate,
+        quote!(#krate::__private::add(#ops, #fd, #tag, #interest)),
+    );
+    let detach_body = with_fd(
+        &quote!(#fd),
+        krate,
+        quote!(#krate::__private::remove(#ops, #fd)),
+    );
+    let interest_body = with_fd(
+        &quote!(#fd),
+        krate,
+        quote!(#krate::__private::modify(#ops, #fd, #tag, #interest)),
+    );
+    // The count is read in a statement of its own: a path that takes a
+    // lock (`config.lock().unwrap().queues[..]`) releases it before each
+    // element's fd takes it again.
     quote! {
         #[doc = #attach_doc]
         #vis fn #attach(
@@ -167,32 +194,23 @@ fn collection_methods(
             #index: ::core::primitive::usize,
             #ops: &mut #krate::EventOps<'_>,
         ) -> #krate::Result<()> {
+            #krate::__private::check_index(#index)?;
             let #interest = #interest_value;
             let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
-            match #fd {
-                ::core::option::Option::Some(#fd) => #krate::__private::add(
-                    #ops,
-                    #fd,
-                    #krate::__private::element_tag(#base, #index)?,
-                    #interest,
-                ),
-                ::core::option::Option::None => {
-                    ::core::result::Result::Err(#krate::__private::no_fd())
-                }
-            }
+            #attach_body
         }
 
         #[doc = #attach_all_doc]
         #vis fn #attach_all(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let mut #first_error = ::core::result::Result::Ok(());
-            for #index in 0..#count {
+            let #count: ::core::primitive::usize = #count_value;
+            let mut #index: ::core::primitive::usize = 0;
+            while #index < #count {
                 let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
-                if #fd.is_some() {
-                    let #result = self.#attach(#index, #ops);
-                    if #first_error.is_ok() {
-                        #first_error = #result;
-                    }
+                if let ::core::option::Option::Some(_) = #fd {
+                    #krate::__private::keep_first(&mut #first_error, Self::#attach(self, #index, #ops));
                 }
+                #index += 1;
             }
             #first_error
         }
@@ -203,26 +221,22 @@ fn collection_methods(
             #index: ::core::primitive::usize,
             #ops: &mut #krate::EventOps<'_>,
         ) -> #krate::Result<()> {
+            #krate::__private::check_index(#index)?;
             let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
-            match #fd {
-                ::core::option::Option::Some(#fd) => #krate::__private::remove(#ops, #fd),
-                ::core::option::Option::None => {
-                    ::core::result::Result::Err(#krate::__private::not_registered())
-                }
-            }
+            #detach_body
         }
 
         #[doc = #detach_all_doc]
         #vis fn #detach_all(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let mut #first_error = ::core::result::Result::Ok(());
-            for #index in 0..#count {
+            let #count: ::core::primitive::usize = #count_value;
+            let mut #index: ::core::primitive::usize = 0;
+            while #index < #count {
                 let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
                 if let ::core::option::Option::Some(#fd) = #fd {
-                    let #result = #krate::__private::remove(#ops, #fd);
-                    if #first_error.is_ok() {
-                        #first_error = #result;
-                    }
+                    #krate::__private::keep_first(&mut #first_error, #krate::__private::remove(#ops, #fd));
                 }
+                #index += 1;
             }
             #first_error
         }
@@ -234,18 +248,93 @@ fn collection_methods(
             #ops: &mut #krate::EventOps<'_>,
             #interest: #krate::EventSet,
         ) -> #krate::Result<()> {
+            #krate::__private::check_index(#index)?;
             let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
-            match #fd {
-                ::core::option::Option::Some(#fd) => #krate::__private::modify(
-                    #ops,
-                    #fd,
-                    #krate::__private::element_tag(#base, #index)?,
-                    #interest,
-                ),
-                ::core::option::Option::None => {
-                    ::core::result::Result::Err(#krate::__private::not_registered())
+            #interest_body
+        }
+    }
+}
+
+/// `sync_registrations`: every source's registration brought in line with
+/// its `when`, in one pass over the sources (and the elements of each
+/// collection).
+fn sync_registrations(vis: &Visibility, plan: &Plan) -> TokenStream {
+    let krate = &plan.krate;
+    let (ops, fd, interest, index, count, first_error, wanted, tag) = (
+        local("ops"),
+        local("fd"),
+        local("interest"),
+        local("index"),
+        local("count"),
+        local("first_error"),
+        local("wanted"),
+        local("tag"),
+    );
+    let steps = plan.watches.iter().map(|watch| {
+        let interest_value = fd::interest(watch, krate);
+        let condition = match &watch.when {
+            Some(condition) => condition.to_token_stream(),
+            None => quote!(true),
+        };
+        let base = Literal::u32_suffixed(watch.base);
+        let body = match fd::collection(watch) {
+            None => {
+                let raw_fd = fd::scalar_fd(watch, krate);
+                quote! {
+                    let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
+                    if let ::core::option::Option::Some(#fd) = #fd {
+                        #krate::__private::keep_first(
+                            &mut #first_error,
+                            #krate::__private::sync(#ops, #fd, #base, #interest, #wanted),
+                        );
+                    }
                 }
             }
+            Some(collection) => {
+                let element_fd = fd::element_fd(watch, &quote!(#index), krate);
+                let count_value = fd::element_count(&collection, krate);
+                quote! {
+                    let #count: ::core::primitive::usize = #count_value;
+                    let mut #index: ::core::primitive::usize = 0;
+                    while #index < #count {
+                        let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
+                        if let ::core::option::Option::Some(#fd) = #fd {
+                            let #tag = #krate::__private::element_tag(#base, #index);
+                            #krate::__private::keep_first(
+                                &mut #first_error,
+                                match #tag {
+                                    ::core::result::Result::Ok(#tag) => {
+                                        #krate::__private::sync(#ops, #fd, #tag, #interest, #wanted)
+                                    }
+                                    ::core::result::Result::Err(#tag) => ::core::result::Result::Err(#tag),
+                                },
+                            );
+                        }
+                        #index += 1;
+                    }
+                }
+            }
+        };
+        quote! {
+            {
+                let #wanted: ::core::primitive::bool = #condition;
+                let #interest = #interest_value;
+                #body
+            }
+        }
+    });
+    let doc = "Brings every source's registration in line with its `when`: registers \
+               each source (each element of a collection) that holds an fd, whose `when` \
+               holds (or that has none) and that this subscriber has not registered, and \
+               deregisters each registered one whose `when` does not hold. A registered \
+               source whose `when` holds is left as it is, with the interest it has now. \
+               Goes on past a failure and returns the first one.";
+    quote! {
+        #[doc = #doc]
+        #vis fn sync_registrations(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
+            let mut #first_error = ::core::result::Result::Ok(());
+            #(#steps)*
+            #first_error
         }
     }
 }

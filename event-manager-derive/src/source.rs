@@ -112,8 +112,8 @@ pub(crate) fn fd_value(value: Expr) -> syn::Result<Source> {
     if let Expr::Index(index) = &value {
         return Err(syn::Error::new_spanned(
             &index.index,
-            "the index in `fd = ...` is a number, as in `fd = queues[0]` (one element), \
-             or `..`, as in `fd = queues[..]` (every element)",
+            "the index in `fd = ...` is one element's, as in `fd = queues[0]` or \
+             `fd = queues[RX_INDEX]`, or `..`, as in `fd = queues[..]` (every element)",
         ));
     }
     let hint = match &value {
@@ -212,21 +212,14 @@ fn split_each(expr: &Expr) -> syn::Result<Option<(Expr, Option<Expr>)>> {
 
 /// The start of a source path: `Some(field)`, or `None` for `self`; the
 /// outer `Option` is `None` when `expr` is not made of field accesses,
-/// constant indexes and method calls only, or is a plain name (a field,
-/// handled by the caller).
+/// single-element indexes and method calls only, or is a plain name (a
+/// field, handled by the caller).
 #[allow(clippy::option_option)]
 fn path_root(expr: &Expr) -> Option<Option<Member>> {
     let base = match expr {
         Expr::Field(access) => &*access.base,
-        Expr::Index(index) => {
-            let Expr::Lit(ExprLit {
-                lit: Lit::Int(_), ..
-            }) = unwrap_ref(&index.index)
-            else {
-                return None;
-            };
-            &*index.expr
-        }
+        // A constant or an expression of type `usize`, not a range.
+        Expr::Index(index) if !matches!(unwrap_ref(&index.index), Expr::Range(_)) => &*index.expr,
         Expr::MethodCall(call) => &*call.receiver,
         Expr::Paren(paren) => return path_root(&paren.expr),
         Expr::Group(group) => return path_root(&group.expr),

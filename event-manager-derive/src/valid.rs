@@ -6,7 +6,10 @@
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{Expr, Ident, Member, Path, Type, WherePredicate};
+use syn::{
+    Expr, GenericArgument, GenericParam, Generics, Ident, Member, Path, PathArguments, Type,
+    Visibility, WherePredicate,
+};
 
 use crate::ast::Input;
 use crate::attr::{InitError, Interest};
@@ -51,9 +54,8 @@ pub(crate) enum WatchInterest {
 
 /// Where a watched fd is read from.
 pub(crate) enum WatchSource {
-    /// A field, spanned at the `fd = ...` value; `optional` when it is
-    /// written `Option<T>`.
-    Field { member: Member, optional: bool },
+    /// A field, spanned at the `fd = ...` value.
+    Field { member: Member },
     /// A path from a field or `self` (see `source::Source::Path`), whose
     /// value's type decides how its fd is read.
     Path(Box<Expr>),
@@ -79,7 +81,23 @@ pub(crate) struct Plan {
     /// The impl is for this type (an instantiation of the struct) instead
     /// of the struct with its generics.
     pub instance: Option<Type>,
+    /// With `instance`: the struct's parameters it leaves free, with the
+    /// bounds the struct gives them, as the impl's generics.
+    pub free: Generics,
     pub krate: Path,
+    /// `sources = Name`: the enum to declare, and each watch's variant.
+    pub sources: Option<Sources>,
+    /// The visibility of the generated methods.
+    pub vis: Option<Visibility>,
+}
+
+/// The enum of `#[subscriber(sources = Name)]`.
+pub(crate) struct Sources {
+    pub name: Ident,
+    /// One per watch, in order.
+    pub variants: Vec<Ident>,
+    /// The variant of events that go to `fallback`, when there is one.
+    pub fallback: Option<Ident>,
 }
 
 /// The runtime crate's path when `crate = ...` is not given.
@@ -109,10 +127,10 @@ fn check_method_name(key: &str, method: &Ident, errors: &mut Errors) {
 pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
     let Input {
         ident,
+        generics,
         fields,
         events,
         subscriber,
-        ..
     } = input;
     // An enum or union has already been reported; its attributes are still
     // read so that their own mistakes show up in the same pass.
@@ -152,9 +170,6 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         // starts at, and the name its handler and methods default to.
         let (source, text, root, last, at) = match source {
             Source::Field(member) => {
-                let field = fields
-                    .iter()
-                    .find(|field| same_member(&field.member, &member));
                 let text = member_text(&member);
                 let last = match &member {
                     Member::Named(name) => Some(name.clone()),
@@ -162,7 +177,6 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                 };
                 let at = member.to_token_stream();
                 let source = WatchSource::Field {
-                    optional: field.is_some_and(|field| field.optional),
                     member: member.clone(),
                 };
                 (source, text, Some(member), last, at)
@@ -216,7 +230,9 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
             ));
             continue;
         }
-        let handler = match (event.handler, &last) {
+        // `on_<name>`: the name given, or else the field's.
+        let handler_name = event.name.as_ref().or(last.as_ref());
+        let handler = match (event.handler, handler_name) {
             (Some(handler), _) => {
                 check_method_name("handler", &handler, errors);
                 handler
@@ -226,11 +242,11 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                 let message = match &source {
                     WatchSource::Field { .. } => format!(
                         "field `{text}` has no name to make a handler name from: \
-                         add `handler = method` to this `#[event]`"
+                         add `handler = method` (or `name = ...`) to this `#[event]`"
                     ),
                     _ => format!(
                         "`fd = {text}` does not end in a field name to make a handler \
-                         name from: add `handler = method` to this `#[event]`"
+                         name from: add `handler = method` (or `name = ...`) to this `#[event]`"
                     ),
                 };
                 errors.push(syn::Error::new_spanned(&at, message));
@@ -294,6 +310,7 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
             ));
         }
     }
+    let mut free = Generics::default();
     if let Some(instance) = &subscriber.instance {
         if !names_struct(instance, ident) {
             errors.push(syn::Error::new_spanned(
@@ -303,8 +320,14 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
                      e.g. `for = \"{ident}<UnixBackend>\"`"
                 ),
             ));
+        } else {
+            free = free_parameters(instance, generics, ident, errors);
         }
     }
+    let sources = subscriber
+        .sources
+        .as_ref()
+        .map(|name| sources_enum(name, &watches, subscriber.fallback.is_some(), errors));
     if !errors.is_empty() {
         return None;
     }
@@ -318,7 +341,10 @@ pub(crate) fn check(input: Input, errors: &mut Errors) -> Option<Plan> {
         handler_error: subscriber.handler_error,
         bound: subscriber.bound.unwrap_or_default(),
         instance: subscriber.instance,
+        free,
         krate: subscriber.krate.unwrap_or_else(default_crate),
+        sources,
+        vis: subscriber.vis,
     })
 }
 
@@ -338,6 +364,165 @@ fn names_struct(ty: &Type, ident: &Ident) -> bool {
             .is_some_and(|last| last.ident.unraw() == ident.unraw()),
         _ => false,
     }
+}
+
+/// The struct's parameters that `for = Type<...>` names as they are
+/// (`I` in `Serial<EventFdTrigger, I>` for `struct Serial<T, I>`): they
+/// stay parameters of the impl, with the bounds the struct gives them.
+/// A `for` that fixes none of them is a mistake: it would be the struct
+/// with its generics, which is what leaving `for` out gives.
+fn free_parameters(
+    instance: &Type,
+    generics: &Generics,
+    ident: &Ident,
+    errors: &mut Errors,
+) -> Generics {
+    let mut ty = instance;
+    while let Type::Group(group) = ty {
+        ty = &group.elem;
+    }
+    let arguments: Vec<&GenericArgument> = match ty {
+        Type::Path(path) => match path.path.segments.last().map(|last| &last.arguments) {
+            Some(PathArguments::AngleBracketed(arguments)) => arguments.args.iter().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    let named = |param: &GenericParam| {
+        arguments.iter().any(|argument| match (param, argument) {
+            (GenericParam::Lifetime(param), GenericArgument::Lifetime(lifetime)) => {
+                param.lifetime == *lifetime
+            }
+            (GenericParam::Type(param), GenericArgument::Type(Type::Path(path))) => {
+                path.qself.is_none() && path.path.is_ident(&param.ident)
+            }
+            (GenericParam::Const(param), GenericArgument::Type(Type::Path(path))) => {
+                path.qself.is_none() && path.path.is_ident(&param.ident)
+            }
+            (GenericParam::Const(param), GenericArgument::Const(Expr::Path(path))) => {
+                path.qself.is_none() && path.path.is_ident(&param.ident)
+            }
+            _ => false,
+        })
+    };
+    let mut free = Generics::default();
+    for param in generics.params.iter().filter(|param| named(param)) {
+        let mut param = param.clone();
+        // A default (`T = Unix`) belongs to the struct, not to an impl.
+        match &mut param {
+            GenericParam::Type(param) => {
+                param.attrs.clear();
+                param.eq_token = None;
+                param.default = None;
+            }
+            GenericParam::Const(param) => {
+                param.attrs.clear();
+                param.eq_token = None;
+                param.default = None;
+            }
+            GenericParam::Lifetime(param) => param.attrs.clear(),
+        }
+        free.params.push(param);
+    }
+    if !generics.params.is_empty() && free.params.len() == generics.params.len() {
+        errors.push(syn::Error::new_spanned(
+            instance,
+            format!(
+                "`for` needs a concrete type for at least one of `{ident}`'s parameters: \
+                 this names them all, which is what leaving `for` out gives"
+            ),
+        ));
+    }
+    // The struct's where-clause predicates on the free parameters.
+    if let Some(where_clause) = &generics.where_clause {
+        let free_names: Vec<String> = free
+            .params
+            .iter()
+            .map(|param| match param {
+                GenericParam::Type(param) => param.ident.to_string(),
+                GenericParam::Const(param) => param.ident.to_string(),
+                GenericParam::Lifetime(param) => param.lifetime.to_string(),
+            })
+            .collect();
+        for predicate in &where_clause.predicates {
+            let on_free = match predicate {
+                WherePredicate::Type(predicate) => match &predicate.bounded_ty {
+                    Type::Path(path) => path
+                        .path
+                        .get_ident()
+                        .is_some_and(|name| free_names.contains(&name.to_string())),
+                    _ => false,
+                },
+                WherePredicate::Lifetime(predicate) => {
+                    free_names.contains(&predicate.lifetime.to_string())
+                }
+                _ => false,
+            };
+            if on_free {
+                free.make_where_clause().predicates.push(predicate.clone());
+            }
+        }
+    }
+    free
+}
+
+/// The enum of `sources = Name`: a variant per watch, in UpperCamelCase
+/// (`rx_queue` gives `RxQueue`), and `Fallback` when there is a fallback.
+fn sources_enum(
+    name: &Ident,
+    watches: &[Watch],
+    has_fallback: bool,
+    errors: &mut Errors,
+) -> Sources {
+    let mut variants: Vec<Ident> = Vec::new();
+    for watch in watches {
+        let variant = Ident::new(&upper_camel(&method_part(&watch.name)), watch.name.span());
+        if let Some(earlier) = variants.iter().position(|earlier| *earlier == variant) {
+            errors.push(syn::Error::new(
+                watch.name.span(),
+                format!(
+                    "`{}` and `{}` give the same variant `{variant}` of `{name}`: give one of \
+                     them `name = ...`",
+                    watches[earlier].name, watch.name
+                ),
+            ));
+        }
+        variants.push(variant);
+    }
+    let fallback = has_fallback.then(|| Ident::new("Fallback", name.span()));
+    if let Some(fallback) = &fallback {
+        if let Some(position) = variants.iter().position(|variant| variant == fallback) {
+            errors.push(syn::Error::new(
+                watches[position].name.span(),
+                format!(
+                    "`{name}::Fallback` stands for the events that go to `fallback`: \
+                     give this `#[event]` another `name = ...`"
+                ),
+            ));
+        }
+    }
+    Sources {
+        name: name.clone(),
+        variants,
+        fallback,
+    }
+}
+
+/// `rx_queue` as `RxQueue`; a name that would not start an identifier
+/// (`8d`) gets `Source` before it.
+fn upper_camel(name: &str) -> String {
+    let mut camel = String::new();
+    for part in name.split('_').filter(|part| !part.is_empty()) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            camel.extend(first.to_uppercase());
+            camel.push_str(chars.as_str());
+        }
+    }
+    if !camel.starts_with(|c: char| c.is_alphabetic()) {
+        camel.insert_str(0, "Source");
+    }
+    camel
 }
 
 /// A name for generated methods: without `r#` and leading underscores.

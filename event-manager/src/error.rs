@@ -50,6 +50,20 @@ pub enum Error {
     /// always reach `fallback`, never a derived handler. Subscribers written
     /// by hand may use every data value.
     DataReserved,
+    /// A subscriber made with `#[derive(MutEventSubscriber)]` or
+    /// `#[derive(EventSubscriber)]` that has no `#[subscriber(fallback =
+    /// ...)]` asked [`EventOps::add`](crate::EventOps::add) or
+    /// [`EventOps::modify`](crate::EventOps::modify) for an fd by hand. Its
+    /// events would reach no method (a level-triggered one would wake
+    /// every run), so the call is refused and nothing changes. Give the
+    /// subscriber a `fallback` method, or declare the fd with an
+    /// `#[event]`.
+    NoFallback,
+    /// A derived subscriber's generated `attach_`, `detach_` or
+    /// `set_..._interest` method was called for a source that holds no fd
+    /// now: an `Option` that is `None`, a negative fd (`-1` from a type
+    /// that has none), or a collection index with no element.
+    NoFd,
     /// A derived subscriber was asked to register a collection element
     /// whose index does not fit in its data tag: indexes go up to
     /// 2^24 - 1 (16,777,215).
@@ -111,6 +125,14 @@ impl fmt::Display for Error {
             Error::InvalidId => f.write_str("no live subscriber has this id"),
             Error::DataReserved => f.write_str(
                 "data of 2^31 and above is reserved for the generated code of a derived subscriber",
+            ),
+            Error::NoFallback => f.write_str(
+                "a derived subscriber without a `fallback` method cannot add or modify fds \
+                 by hand: their events would reach no method",
+            ),
+            Error::NoFd => f.write_str(
+                "the derived subscriber's source holds no fd (it is `None`, a negative fd, \
+                 or an index with no element)",
             ),
             Error::IndexTooLarge => f.write_str(
                 "a derived subscriber's collection index must be below 2^24 (16,777,216)",

@@ -262,9 +262,20 @@ impl<'a> EventOps<'a> {
         self.registry.modify(self.owner, events)
     }
 
-    /// Marks the calling subscriber as derived (see `Error::DataReserved`).
-    pub(crate) fn reserve_derived_data(&mut self) {
-        self.registry.reserve_derived_data(self.owner);
+    /// Marks the calling subscriber as derived (see `Error::DataReserved`
+    /// and `Error::NoFallback`).
+    pub(crate) fn reserve_derived_data(&mut self, has_fallback: bool) {
+        let allowed = if has_fallback {
+            crate::registry::HandFds::BelowDerived
+        } else {
+            crate::registry::HandFds::None
+        };
+        self.registry.reserve_derived_data(self.owner, allowed);
+    }
+
+    /// Whether this subscriber registered `fd` with `data`.
+    pub(crate) fn is_registered_with(&self, fd: RawFd, data: u32) -> bool {
+        self.registry.is_registered_with(self.owner, fd, data)
     }
 
     /// Replaces the event set and data of an fd this subscriber added.

@@ -52,28 +52,46 @@ pub trait LogFeature {}
 #[cfg(feature = "log")]
 impl LogFeature for () {}
 
-/// How a derived `init` reads the fd of a source written as an expression
-/// (`fd = inner.tap`, `fd = vm.exit_evt()`): `(&&&Wrap(&value)).fd_of()`,
-/// where method lookup picks, at the first autoref level where one
-/// applies, the impl for the value's shape. `None` registers nothing.
-/// Each trait is imported with `as _`, so the user's scope gains no name.
+/// How derived code reads the fd of a source (`fd = kick`, `fd =
+/// inner.tap`, `fd = vm.exit_evt()`, each element of `fd = queues[..]`):
+/// `resolve((&&&&&&Wrap(&value)).__event_manager_fd())`, where method
+/// lookup picks, at the first autoref level where one applies, the impl
+/// for the value's shape. The fd levels give [`Found`](fd_source::Found);
+/// the levels below them catch common mistakes (an `Option` of a type that
+/// only derefs to an fd, a collection, a lock) and give a type that
+/// `resolve` refuses with a message saying what to write instead, at the
+/// user's whole expression. The method's name is one no user trait is
+/// expected to have: a user's trait with a method of the same name and a
+/// blanket impl, in scope, would otherwise be picked instead. Each trait
+/// is imported with `as _`, so the user's scope gains no name.
 pub mod fd_source {
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::marker::PhantomData;
+    use std::ops::Deref;
     use std::os::unix::io::{AsRawFd, RawFd};
+    use std::rc::Rc;
+    use std::sync::{Arc, Mutex, RwLock};
 
     /// The value being looked at, by reference.
     pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
+    /// The fd a source holds now; `None` registers nothing.
+    pub struct Found(pub Option<RawFd>);
+
     /// A negative number is "no fd": it is not registered.
-    fn non_negative(fd: RawFd) -> Option<RawFd> {
-        (fd >= 0).then_some(fd)
+    #[inline(always)]
+    fn non_negative(fd: RawFd) -> Found {
+        Found((fd >= 0).then_some(fd))
     }
 
     /// `T: AsRawFd` (including `Box<T>`, `Arc<T>`, `Rc<T>` of a sized `T`).
     pub trait DirectFd {
-        fn fd_of(&self) -> Option<RawFd>;
+        fn __event_manager_fd(&self) -> Found;
     }
-    impl<T: AsRawFd + ?Sized> DirectFd for &&&Wrap<'_, T> {
-        fn fd_of(&self) -> Option<RawFd> {
+    impl<T: AsRawFd + ?Sized> DirectFd for &&&&&&Wrap<'_, T> {
+        #[inline(always)]
+        fn __event_manager_fd(&self) -> Found {
             non_negative(self.0.as_raw_fd())
         }
     }
@@ -85,34 +103,41 @@ pub mod fd_source {
     /// supertrait), `Box<dyn Trait>`, a bare fd number (`RawFd`, as an
     /// `as_raw_fd()` call returns it) and `Option<T>` with `T: AsRawFd`.
     pub trait Outer {
-        fn raw(&self) -> Option<RawFd>;
+        fn raw(&self) -> Found;
     }
     impl<T: AsRawFd + ?Sized> Outer for &T {
-        fn raw(&self) -> Option<RawFd> {
+        #[inline(always)]
+        fn raw(&self) -> Found {
             non_negative((**self).as_raw_fd())
         }
     }
     impl<T: AsRawFd + ?Sized> Outer for Box<T> {
-        fn raw(&self) -> Option<RawFd> {
+        #[inline(always)]
+        fn raw(&self) -> Found {
             non_negative((**self).as_raw_fd())
         }
     }
     impl Outer for RawFd {
-        fn raw(&self) -> Option<RawFd> {
+        #[inline(always)]
+        fn raw(&self) -> Found {
             non_negative(*self)
         }
     }
     impl<T: AsRawFd> Outer for Option<T> {
-        fn raw(&self) -> Option<RawFd> {
-            self.as_ref()
-                .and_then(|source| non_negative(source.as_raw_fd()))
+        #[inline(always)]
+        fn raw(&self) -> Found {
+            match self {
+                Some(source) => non_negative(source.as_raw_fd()),
+                None => Found(None),
+            }
         }
     }
     pub trait OuterFd {
-        fn fd_of(&self) -> Option<RawFd>;
+        fn __event_manager_fd(&self) -> Found;
     }
-    impl<T: Outer + ?Sized> OuterFd for &&Wrap<'_, T> {
-        fn fd_of(&self) -> Option<RawFd> {
+    impl<T: Outer + ?Sized> OuterFd for &&&&&Wrap<'_, T> {
+        #[inline(always)]
+        fn __event_manager_fd(&self) -> Found {
             self.0.raw()
         }
     }
@@ -120,36 +145,194 @@ pub mod fd_source {
     /// The values of the third probe, the same way: `Option<&T>` as a
     /// method returns it, `Option<Box<dyn Trait>>`, and `&Option<T>`.
     pub trait Inner {
-        fn raw(&self) -> Option<RawFd>;
+        fn raw(&self) -> Found;
     }
     impl<T: AsRawFd + ?Sized> Inner for Option<&T> {
-        fn raw(&self) -> Option<RawFd> {
-            self.and_then(|source| non_negative(source.as_raw_fd()))
+        #[inline(always)]
+        fn raw(&self) -> Found {
+            match self {
+                Some(source) => non_negative(source.as_raw_fd()),
+                None => Found(None),
+            }
         }
     }
     impl<T: AsRawFd + ?Sized> Inner for Option<Box<T>> {
-        fn raw(&self) -> Option<RawFd> {
-            self.as_deref()
-                .and_then(|source| non_negative(source.as_raw_fd()))
+        #[inline(always)]
+        fn raw(&self) -> Found {
+            match self {
+                Some(source) => non_negative(source.as_raw_fd()),
+                None => Found(None),
+            }
         }
     }
     impl<T: AsRawFd> Inner for &Option<T> {
-        fn raw(&self) -> Option<RawFd> {
-            self.as_ref()
-                .and_then(|source| non_negative(source.as_raw_fd()))
+        #[inline(always)]
+        fn raw(&self) -> Found {
+            match self {
+                Some(source) => non_negative(source.as_raw_fd()),
+                None => Found(None),
+            }
         }
     }
     pub trait InnerFd {
-        fn fd_of(&self) -> Option<RawFd>;
+        fn __event_manager_fd(&self) -> Found;
     }
-    impl<T: Inner + ?Sized> InnerFd for &Wrap<'_, T> {
-        fn fd_of(&self) -> Option<RawFd> {
+    impl<T: Inner + ?Sized> InnerFd for &&&&Wrap<'_, T> {
+        #[inline(always)]
+        fn __event_manager_fd(&self) -> Found {
             self.0.raw()
         }
     }
 
-    /// Any other type: picked last, and its bound fails with a message
-    /// that names the type.
+    /// What the levels below the fds give: the value's type, behind a
+    /// marker of the mistake, which [`resolve`] refuses.
+    pub struct Mistake<Kind, T: ?Sized>(PhantomData<Kind>, PhantomData<T>);
+
+    impl<Kind, T: ?Sized> Mistake<Kind, T> {
+        fn new() -> Self {
+            Mistake(PhantomData, PhantomData)
+        }
+    }
+
+    /// The kinds of [`Mistake`].
+    pub mod kind {
+        /// An `Option` of a type that derefs to an fd.
+        pub struct Deref;
+        /// A collection of fds.
+        pub struct Collection;
+        /// An fd behind a lock.
+        pub struct Lock;
+        /// Anything else.
+        pub struct Other;
+    }
+
+    /// `Option<T>` where `T` only derefs to an fd (`Option<EventFdTrigger>`).
+    pub trait DerefHint {
+        type Value: ?Sized;
+        fn __event_manager_fd(&self) -> Mistake<kind::Deref, Self::Value>;
+    }
+    impl<T> DerefHint for &&&Wrap<'_, Option<T>>
+    where
+        T: Deref,
+        T::Target: AsRawFd,
+    {
+        type Value = Option<T>;
+        fn __event_manager_fd(&self) -> Mistake<kind::Deref, Option<T>> {
+            Mistake::new()
+        }
+    }
+
+    /// A collection named where one fd is expected (`fd = queue_evts`).
+    pub trait CollectionHint {
+        type Value: ?Sized;
+        fn __event_manager_fd(&self) -> Mistake<kind::Collection, Self::Value>;
+    }
+    macro_rules! collection_hint {
+        ($([$($generics:tt)*] $collection:ty;)*) => {$(
+            impl<$($generics)*> CollectionHint for &&Wrap<'_, $collection> {
+                type Value = $collection;
+                fn __event_manager_fd(&self) -> Mistake<kind::Collection, $collection> {
+                    Mistake::new()
+                }
+            }
+        )*};
+    }
+    collection_hint! {
+        [T] Vec<T>;
+        [T] VecDeque<T>;
+        [T, const N: usize] [T; N];
+        [T] [T];
+        [T] Box<[T]>;
+        [T] Arc<[T]>;
+        [T] Arc<Vec<T>>;
+    }
+
+    /// An fd behind a lock (`fd = serial` of an `Arc<Mutex<Serial>>`).
+    pub trait LockHint {
+        type Value: ?Sized;
+        fn __event_manager_fd(&self) -> Mistake<kind::Lock, Self::Value>;
+    }
+    macro_rules! lock_hint {
+        ($($lock:ty),*) => {$(
+            impl<T: ?Sized> LockHint for &Wrap<'_, $lock> {
+                type Value = $lock;
+                fn __event_manager_fd(&self) -> Mistake<kind::Lock, $lock> {
+                    Mistake::new()
+                }
+            }
+        )*};
+    }
+    lock_hint!(
+        Mutex<T>,
+        RwLock<T>,
+        RefCell<T>,
+        Arc<Mutex<T>>,
+        Arc<RwLock<T>>,
+        Rc<RefCell<T>>
+    );
+
+    /// Any other type: picked last.
+    pub trait NotAnFd {
+        type Value: ?Sized;
+        fn __event_manager_fd(&self) -> Mistake<kind::Other, Self::Value>;
+    }
+    impl<T: ?Sized> NotAnFd for Wrap<'_, T> {
+        type Value = T;
+        fn __event_manager_fd(&self) -> Mistake<kind::Other, T> {
+            Mistake::new()
+        }
+    }
+
+    /// What a probe gave: an fd, or a mistake that rustc reports at the
+    /// user's expression with the message of the bound it misses.
+    pub trait Resolved {
+        fn fd(self) -> Option<RawFd>;
+    }
+    impl Resolved for Found {
+        #[inline(always)]
+        fn fd(self) -> Option<RawFd> {
+            self.0
+        }
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` holds a value that derefs to an fd, but is not an fd source",
+        label = "add `.as_deref()` at the end of this `fd = ...` path",
+        note = "`Option<T>` is an fd source when `T` implements `AsRawFd`; `.as_deref()` \
+                gives an `Option` of what `T` derefs to"
+    )]
+    pub trait AddAsDeref {}
+    impl<T: ?Sized + AddAsDeref> Resolved for Mistake<kind::Deref, T> {
+        fn fd(self) -> Option<RawFd> {
+            None
+        }
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is a collection of fds, not one fd",
+        label = "write `[..]` after this to watch every element, or `[index]` for one",
+        note = "`fd = queues[..]` watches each element and gives its handler the index"
+    )]
+    pub trait IndexTheCollection {}
+    impl<T: ?Sized + IndexTheCollection> Resolved for Mistake<kind::Collection, T> {
+        fn fd(self) -> Option<RawFd> {
+            None
+        }
+    }
+
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` keeps its fd behind a lock",
+        label = "write a path that takes the lock, e.g. `fd = this.lock().unwrap().field`",
+        note = "the generated code takes the lock each time it reads the fd: in `init` and \
+                in the generated methods, which must not be called while the lock is held"
+    )]
+    pub trait TakeTheLock {}
+    impl<T: ?Sized + TakeTheLock> Resolved for Mistake<kind::Lock, T> {
+        fn fd(self) -> Option<RawFd> {
+            None
+        }
+    }
+
     #[diagnostic::on_unimplemented(
         message = "`{Self}` is not an fd source",
         label = "this value is not an fd",
@@ -158,44 +341,25 @@ pub mod fd_source {
                 an `Option` of any of these, or a `RawFd`"
     )]
     pub trait IsFdSource {}
-
-    pub trait NotAnFd {
-        type Value: ?Sized;
-        fn fd_of(&self) -> Option<RawFd>
-        where
-            Self::Value: IsFdSource;
-    }
-    impl<T: ?Sized> NotAnFd for Wrap<'_, T> {
-        type Value = T;
-        fn fd_of(&self) -> Option<RawFd>
-        where
-            T: IsFdSource,
-        {
+    impl<T: ?Sized + IsFdSource> Resolved for Mistake<kind::Other, T> {
+        fn fd(self) -> Option<RawFd> {
             None
         }
     }
+
+    /// The fd a probe found.
+    #[inline(always)]
+    pub fn resolve<P: Resolved>(probe: P) -> Option<RawFd> {
+        probe.fd()
+    }
 }
 
-/// A field's fd as a derived `init` reads it: a negative number (an
-/// `AsRawFd` type that holds no fd, say a rate limiter without a timer)
-/// is "no fd", and nothing is registered.
-#[inline(always)]
-pub fn field_fd(fd: std::os::unix::io::RawFd) -> Option<std::os::unix::io::RawFd> {
-    (fd >= 0).then_some(fd)
-}
-
-/// What a derived `attach_<name>` returns when its source holds no fd
-/// (`None`, or a negative number): the error epoll gives for a negative fd.
+/// What a derived `attach_<name>`, `detach_<name>` or
+/// `set_<name>_interest` returns when its source holds no fd (`None`, a
+/// negative number, an index with no element).
 #[cold]
 pub fn no_fd() -> Error {
-    Error::Epoll(vmm_sys_util::errno::Error::new(libc::EBADF))
-}
-
-/// What a derived `detach_<name>` or `set_<name>_interest` returns when its
-/// source holds no fd: there is nothing registered to change.
-#[cold]
-pub fn not_registered() -> Error {
-    Error::FdNotRegistered
+    Error::NoFd
 }
 
 pub use crate::registry::DERIVED_DATA;
@@ -216,10 +380,50 @@ pub fn element_tag(base: u32, index: usize) -> Result<u32, Error> {
 }
 
 /// The first thing a derived `init` does: from then on the subscriber's
-/// hand registrations stay below [`DERIVED_DATA`].
+/// hand registrations stay below [`DERIVED_DATA`], and without a
+/// `fallback` there are none.
 #[inline]
-pub fn reserve(ops: &mut crate::EventOps<'_>) {
-    ops.reserve_derived_data();
+pub fn reserve(ops: &mut crate::EventOps<'_>, has_fallback: bool) {
+    ops.reserve_derived_data(has_fallback);
+}
+
+/// Checks a collection index given to a generated method before anything
+/// else: [`Error::IndexTooLarge`] from 2^24 on, whatever the collection
+/// holds.
+#[inline]
+pub fn check_index(index: usize) -> Result<(), Error> {
+    if index < (1 << INDEX_BITS) {
+        Ok(())
+    } else {
+        Err(Error::IndexTooLarge)
+    }
+}
+
+/// What the generated `sync_registrations` does for one fd: registers it
+/// when `wanted` and this subscriber has not registered it with `data`,
+/// deregisters it when not `wanted` and it has.
+#[inline]
+pub fn sync(
+    ops: &mut crate::EventOps<'_>,
+    fd: std::os::unix::io::RawFd,
+    data: u32,
+    interest: crate::EventSet,
+    wanted: bool,
+) -> Result<(), Error> {
+    match (wanted, ops.is_registered_with(fd, data)) {
+        (true, false) => add(ops, fd, data, interest),
+        (false, true) => remove(ops, fd),
+        _ => Ok(()),
+    }
+}
+
+/// Keeps the first error of a series of operations that go on past
+/// failures.
+#[inline]
+pub fn keep_first(first: &mut Result<(), Error>, result: Result<(), Error>) {
+    if first.is_ok() {
+        *first = result;
+    }
 }
 
 /// Registers a derived fd, with its data in the derived range.
@@ -340,6 +544,8 @@ pub mod params {
     pub struct Events;
     /// `ops: &mut EventOps`.
     pub struct Ops;
+    /// `source`, the enum of `#[subscriber(sources = Name)]`.
+    pub struct Source;
 }
 
 /// A method that can handle a derived event: `&mut self` (or `&self`),
@@ -454,19 +660,203 @@ pub fn handler_failed<T: ?Sized>(event: &str, index: usize, error: &dyn core::fm
 }
 
 /// A method that can be the `before` hook: `&mut self` (or `&self`), then,
-/// in this order and each only if the method uses it, the `Events` and the
+/// in this order and each only if the method uses it, the source (the
+/// enum of `#[subscriber(sources = Name)]`), the `Events` and the
 /// `EventOps`; returning whether the event goes on to its handler.
+/// `Source` is `()` for a type without `sources`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be the `before` hook",
     label = "this method's parameters or return type do not fit `before`",
     note = "`before` takes `&mut self` (`&self` for `EventSubscriber`), then, in this order and \
-            only those it uses, `events: Events` and `ops: &mut EventOps`, and returns `bool`: \
-            `false` skips the event"
+            only those it uses, `source` (the enum of `#[subscriber(sources = Name)]`, which \
+            the type must declare to take it), `events: Events` and `ops: &mut EventOps`, and \
+            returns `bool`: `false` skips the event"
 )]
-pub trait Before<Receiver, Params> {
+pub trait Before<Receiver, Source, Params> {
     /// Calls the method with the parameters it takes.
-    fn call(self, receiver: Receiver, events: crate::Events, ops: &mut crate::EventOps<'_>)
-        -> bool;
+    fn call(
+        self,
+        receiver: Receiver,
+        source: Source,
+        events: crate::Events,
+        ops: &mut crate::EventOps<'_>,
+    ) -> bool;
+}
+
+macro_rules! before_impls {
+    ($(($($param:ident),*) => |$source:ident, $events:ident, $ops:ident| ($($argument:ident),*);)*) => {$(
+        impl<Receiver, Source, Method> Before<Receiver, Source, ($(params::$param,)*)> for Method
+        where
+            Method: FnOnce(Receiver $(, before_impls!(@type $param))*) -> bool,
+        {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn call(
+                self,
+                receiver: Receiver,
+                $source: Source,
+                $events: crate::Events,
+                $ops: &mut crate::EventOps<'_>,
+            ) -> bool {
+                self(receiver $(, $argument)*)
+            }
+        }
+    )*};
+    (@type Source) => { Source };
+    (@type Events) => { crate::Events };
+    (@type Ops) => { &mut crate::EventOps<'_> };
+}
+
+before_impls! {
+    () => |source, events, ops| ();
+    (Source) => |source, events, ops| (source);
+    (Events) => |source, events, ops| (events);
+    (Ops) => |source, events, ops| (ops);
+    (Source, Events) => |source, events, ops| (source, events);
+    (Source, Ops) => |source, events, ops| (source, ops);
+    (Events, Ops) => |source, events, ops| (events, ops);
+    (Source, Events, Ops) => |source, events, ops| (source, events, ops);
+}
+
+/// A method that can be `init_error`: `&mut self` (or `&self`), the
+/// source's name, the element's index if it takes it, and the `Error`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the `init_error` method",
+    label = "this method's parameters or return type do not fit `init_error`",
+    note = "`init_error` takes `&mut self` (`&self` for `EventSubscriber`), \
+            `source: &'static str`, then `index: usize` if it uses it, and \
+            `error: event_manager::Error`, and returns nothing"
+)]
+pub trait InitError<Receiver, Params> {
+    /// Calls the method with the parameters it takes.
+    fn call(self, receiver: Receiver, source: &'static str, index: usize, error: Error);
+}
+
+impl<Receiver, Method> InitError<Receiver, ()> for Method
+where
+    Method: FnOnce(Receiver, &'static str, Error),
+{
+    #[inline(always)]
+    fn call(self, receiver: Receiver, source: &'static str, _index: usize, error: Error) {
+        self(receiver, source, error)
+    }
+}
+
+impl<Receiver, Method> InitError<Receiver, (params::Index,)> for Method
+where
+    Method: FnOnce(Receiver, &'static str, usize, Error),
+{
+    #[inline(always)]
+    fn call(self, receiver: Receiver, source: &'static str, index: usize, error: Error) {
+        self(receiver, source, index, error)
+    }
+}
+
+/// The error parameter of a `handler_error` method, as marker types.
+pub mod error_params {
+    /// `error: &dyn Display`.
+    pub struct Shown;
+    /// `error: E`, the handler's own error type.
+    pub struct Owned;
+}
+
+/// A method that can be `handler_error`: `&mut self` (or `&self`), the
+/// source's name, the element's index, the error (as `&dyn Display`, or
+/// as the handler's own error type), and the `EventOps` if it uses them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the `handler_error` method for this handler's error",
+    label = "this method's parameters or return type do not fit `handler_error`",
+    note = "`handler_error` takes `&mut self` (`&self` for `EventSubscriber`), \
+            `source: &'static str`, `index: usize`, then the error, as `&dyn Display` or as the \
+            type the handler returns in its `Err`, then `ops: &mut EventOps` if it uses them, \
+            and returns nothing"
+)]
+pub trait HandlerError<Receiver, E, Params> {
+    /// Calls the method with the parameters it takes.
+    fn call(
+        self,
+        receiver: Receiver,
+        source: &'static str,
+        index: usize,
+        error: E,
+        ops: &mut crate::EventOps<'_>,
+    );
+}
+
+impl<Receiver, E: core::fmt::Display, Method> HandlerError<Receiver, E, (error_params::Shown,)>
+    for Method
+where
+    Method: for<'e> FnOnce(Receiver, &'static str, usize, &'e dyn core::fmt::Display),
+{
+    #[inline(always)]
+    fn call(
+        self,
+        receiver: Receiver,
+        source: &'static str,
+        index: usize,
+        error: E,
+        _ops: &mut crate::EventOps<'_>,
+    ) {
+        self(receiver, source, index, &error)
+    }
+}
+
+impl<Receiver, E: core::fmt::Display, Method>
+    HandlerError<Receiver, E, (error_params::Shown, params::Ops)> for Method
+where
+    Method: for<'e, 'o, 'm> FnOnce(
+        Receiver,
+        &'static str,
+        usize,
+        &'e dyn core::fmt::Display,
+        &'o mut crate::EventOps<'m>,
+    ),
+{
+    #[inline(always)]
+    fn call(
+        self,
+        receiver: Receiver,
+        source: &'static str,
+        index: usize,
+        error: E,
+        ops: &mut crate::EventOps<'_>,
+    ) {
+        self(receiver, source, index, &error, ops)
+    }
+}
+
+impl<Receiver, E, Method> HandlerError<Receiver, E, (error_params::Owned,)> for Method
+where
+    Method: FnOnce(Receiver, &'static str, usize, E),
+{
+    #[inline(always)]
+    fn call(
+        self,
+        receiver: Receiver,
+        source: &'static str,
+        index: usize,
+        error: E,
+        _ops: &mut crate::EventOps<'_>,
+    ) {
+        self(receiver, source, index, error)
+    }
+}
+
+impl<Receiver, E, Method> HandlerError<Receiver, E, (error_params::Owned, params::Ops)> for Method
+where
+    Method: for<'o, 'm> FnOnce(Receiver, &'static str, usize, E, &'o mut crate::EventOps<'m>),
+{
+    #[inline(always)]
+    fn call(
+        self,
+        receiver: Receiver,
+        source: &'static str,
+        index: usize,
+        error: E,
+        ops: &mut crate::EventOps<'_>,
+    ) {
+        self(receiver, source, index, error, ops)
+    }
 }
 
 /// A method that can be the `after` hook: `&mut self` (or `&self`), then
@@ -480,35 +870,6 @@ pub trait Before<Receiver, Params> {
 pub trait After<Receiver, Params> {
     /// Calls the method with the parameters it takes.
     fn call(self, receiver: Receiver, ops: &mut crate::EventOps<'_>);
-}
-
-macro_rules! hook_impls {
-    ($trait:ident -> $output:ty { $(($($param:ident),*) => |$events:ident, $ops:ident| ($($argument:ident),*);)* }) => {$(
-        impl<Receiver, Method> $trait<Receiver, ($(params::$param,)*)> for Method
-        where
-            Method: FnOnce(Receiver $(, handler_impls!(@type $param))*) -> $output,
-        {
-            #[inline(always)]
-            #[allow(unused_variables)]
-            fn call(
-                self,
-                receiver: Receiver,
-                $events: crate::Events,
-                $ops: &mut crate::EventOps<'_>,
-            ) -> $output {
-                self(receiver $(, $argument)*)
-            }
-        }
-    )*};
-}
-
-hook_impls! {
-    Before -> bool {
-        () => |events, ops| ();
-        (Events) => |events, ops| (events);
-        (Ops) => |events, ops| (ops);
-        (Events, Ops) => |events, ops| (events, ops);
-    }
 }
 
 macro_rules! after_impls {

@@ -120,10 +120,10 @@ pub(crate) struct Registry {
     fds: FdTable<FdSlot>,
     /// Indexed by owner slot: the fds that subscriber registered.
     owned: Vec<Vec<OwnedEntry>>,
-    /// Indexed by owner slot: the subscriber is derived, so data at or
-    /// above [`DERIVED_DATA`] belongs to its generated code, and a hand
-    /// registration may not use it.
-    derived: Vec<bool>,
+    /// Indexed by owner slot: whether the subscriber is derived, and if
+    /// so whether it has a `fallback` for the fds it adds by hand (see
+    /// [`HandFds`]).
+    derived: Vec<HandFds>,
     /// By fd number: generations of registrations that ended without a
     /// successful `EPOLL_CTL_DEL`, which the kernel may still report (see
     /// the module's docs). Never given to a registration again.
@@ -143,6 +143,19 @@ pub(crate) struct Registry {
 struct OwnedEntry {
     fd: RawFd,
     interest: AtomicU32,
+}
+
+/// What a subscriber may register by hand, which its kind decides.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandFds {
+    /// A subscriber written by hand: every data value.
+    Any,
+    /// A derived subscriber with a `fallback`: data below
+    /// [`DERIVED_DATA`], whose events reach the fallback.
+    BelowDerived,
+    /// A derived subscriber without a `fallback`: nothing, since no
+    /// method would receive the events.
+    None,
 }
 
 /// The first data value of the range a derived subscriber's generated
@@ -212,26 +225,35 @@ impl Registry {
         let index = owner as usize;
         if self.owned.len() <= index {
             self.owned.resize_with(index + 1, Vec::new);
-            self.derived.resize(index + 1, false);
+            self.derived.resize(index + 1, HandFds::Any);
         }
-        self.derived[index] = false;
+        self.derived[index] = HandFds::Any;
     }
 
-    /// Marks `owner` as derived: from now on its hand registrations may
-    /// not use data at or above [`DERIVED_DATA`].
-    pub(crate) fn reserve_derived_data(&mut self, owner: OwnerSlot) {
+    /// Marks `owner` as derived: from now on its hand registrations are
+    /// limited to `allowed`.
+    pub(crate) fn reserve_derived_data(&mut self, owner: OwnerSlot, allowed: HandFds) {
         if let Some(derived) = self.derived.get_mut(owner as usize) {
-            *derived = true;
+            *derived = allowed;
         }
     }
 
-    /// Refuses a hand registration's data that lies in the derived range
-    /// of a derived subscriber.
+    /// Refuses a hand registration that a derived subscriber could not
+    /// receive: data in the derived range, or any data without a
+    /// `fallback`.
     pub(crate) fn check_hand_data(&self, owner: OwnerSlot, data: u32) -> Result<()> {
-        if data >= DERIVED_DATA && self.derived.get(owner as usize) == Some(&true) {
-            return Err(Error::DataReserved);
+        match self.derived.get(owner as usize) {
+            Some(HandFds::BelowDerived) if data >= DERIVED_DATA => Err(Error::DataReserved),
+            Some(HandFds::None) if data >= DERIVED_DATA => Err(Error::DataReserved),
+            Some(HandFds::None) => Err(Error::NoFallback),
+            _ => Ok(()),
         }
-        Ok(())
+    }
+
+    /// Whether `owner` registered `fd` with `data` (paused or not).
+    pub(crate) fn is_registered_with(&self, owner: OwnerSlot, fd: RawFd, data: u32) -> bool {
+        self.owned_slot(owner, fd)
+            .is_ok_and(|slot| slot.data.load(Ordering::Relaxed) == data)
     }
 
     pub(crate) fn fds_of(&self, owner: OwnerSlot) -> Vec<RawFd> {
