@@ -355,7 +355,8 @@ fn container_keys_init_hook_fallback_and_init_error() {
     );
 }
 
-/// No `fallback`: events with a foreign tag are dropped quietly.
+/// No `fallback`: an fd added by hand would have its events reach no
+/// method, so the add is refused.
 #[derive(MutEventSubscriber)]
 #[subscriber(init = add_by_hand)]
 #[event(fd = own)]
@@ -363,6 +364,7 @@ struct NoFallback {
     own: EventFd,
     by_hand: EventFd,
     calls: u32,
+    by_hand_result: Option<event_manager::Result<()>>,
 }
 
 impl NoFallback {
@@ -371,20 +373,23 @@ impl NoFallback {
     }
 
     fn add_by_hand(&mut self, ops: &mut EventOps) {
-        ops.add(Events::with_data(&self.by_hand, 7, EventSet::IN))
-            .unwrap();
+        self.by_hand_result = Some(ops.add(Events::with_data(&self.by_hand, 7, EventSet::IN)));
     }
 }
 
 #[test]
-fn without_fallback_events_with_a_foreign_tag_reach_no_handler() {
+fn without_fallback_an_fd_added_by_hand_is_refused_and_never_wakes_the_loop() {
     let mut manager = EventManager::new().unwrap();
     let id = manager.add_subscriber(NoFallback {
         own: eventfd(),
         by_hand: ready_eventfd(),
         calls: 0,
+        by_hand_result: None,
     });
-    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    let subscriber = manager.subscriber_mut(id).unwrap();
+    assert_eq!(subscriber.by_hand_result, Some(Err(Error::NoFallback)));
+    // The ready, level-triggered fd is not watched: nothing wakes the loop.
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
     assert_eq!(manager.subscriber_mut(id).unwrap().calls, 0);
 }
 
@@ -397,6 +402,7 @@ fn without_init_error_a_failed_registration_panics_naming_type_field_and_error()
         own: holder,
         by_hand: eventfd(),
         calls: 0,
+        by_hand_result: None,
     })));
     let payload = catch_unwind(AssertUnwindSafe(|| {
         manager.add_subscriber(Box::new(Failing {

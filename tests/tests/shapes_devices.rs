@@ -86,17 +86,15 @@ fn assert_not_watched<T: MutEventSubscriber>(
     );
 }
 
-/// Asserts that `fd` is watched: adding it again is refused.
+/// Asserts that subscriber `id` watches `fd`: it registered it and has not
+/// paused it.
 fn assert_watched<T: MutEventSubscriber>(
     manager: &mut EventManager<T>,
     id: event_manager::SubscriberId,
     fd: RawFd,
 ) {
-    let mut ops = manager.event_ops(id).unwrap();
-    assert_eq!(
-        ops.add(Events::new_raw(fd, EventSet::IN)),
-        Err(event_manager::Error::FdAlreadyRegistered)
-    );
+    let ops = manager.event_ops(id).unwrap();
+    assert_eq!(ops.is_paused(&fd), Ok(false));
 }
 
 fn sorted<T: Ord + Clone>(items: &[T]) -> Vec<T> {
