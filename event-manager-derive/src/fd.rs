@@ -134,16 +134,41 @@ pub(crate) fn element_fd(watch: &Watch, index: &TokenStream, krate: &Path) -> To
     };
     let all = from_self(collection);
     let placeholder = Ident::new(crate::source::ELEMENT, Span::mixed_site());
+    // The element stands where the collection is written, so that a
+    // mistake about it (an element that is not an fd) is reported there.
+    let here = Span::mixed_site().located_at(last_span(collection));
     let value: Expr = match element {
-        Some(path) => (**path).clone(),
+        Some(path) => relocate_placeholder(path, here),
         None => {
-            // `*element`, at the collection, where a mistake is reported.
             let star = quote_spanned!(at(first_span(collection))=> *);
-            syn::parse_quote!(#star #placeholder)
+            let element = Ident::new(crate::source::ELEMENT, here);
+            syn::parse_quote!(#star #element)
         }
     };
     let element_fd = value_fd(&value, krate);
     element_lookup(&all, index, &placeholder, element_fd, krate)
+}
+
+/// `path` with its element placeholder located at `here`.
+fn relocate_placeholder(path: &Expr, here: Span) -> Expr {
+    fn relocate(tokens: TokenStream, here: Span) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|token| match token {
+                proc_macro2::TokenTree::Ident(ident) if ident == crate::source::ELEMENT => {
+                    proc_macro2::TokenTree::Ident(Ident::new(crate::source::ELEMENT, here))
+                }
+                proc_macro2::TokenTree::Group(group) => {
+                    let mut relocated =
+                        proc_macro2::Group::new(group.delimiter(), relocate(group.stream(), here));
+                    relocated.set_span(group.span());
+                    proc_macro2::TokenTree::Group(relocated)
+                }
+                other => other,
+            })
+            .collect()
+    }
+    syn::parse2(relocate(path.to_token_stream(), here)).unwrap_or_else(|_| path.clone())
 }
 
 /// `match Collection::element(&collection, index) { Some(name) => found,
@@ -265,24 +290,25 @@ fn value_fd_from(value: &Expr, krate: &Path, depth: usize) -> TokenStream {
         let index = index.into_token_stream();
         return element_lookup(&base, &index, &name, found, krate);
     }
-    // The probe's first tokens sit at the value's first token and its last
-    // ones at the value's last, so that rustc underlines the whole value
-    // when it is not an fd.
+    // The probe runs in a closure that is never called, so the value is
+    // evaluated once, by `read_fd`. Its argument's first tokens sit at the
+    // value's first token and its last ones at the value's last, so that
+    // rustc underlines the whole value when it is not an fd.
     let (first, last) = (at(first_span(value)), at(last_span(value)));
-    let wrap_type = tokens_at(&quote!(#krate::__private::fd_source::Wrap), first);
-    let resolve = tokens_at(&quote!(#krate::__private::fd_source::resolve), first);
-    let open = quote_spanned!(first=> &&&&&&);
-    let probe_method = quote_spanned!(last=> __event_manager_fd);
-    let probe = quote_spanned!(last=> .#probe_method());
-    let wrapped = quote_spanned!(first=> (#open #wrap_type(&(#value))));
+    let fd_source = quote!(#krate::__private::fd_source);
+    let reader = local("reader");
+    let argument_open = quote_spanned!(first=> &);
+    let argument = quote_spanned!(last=> (#value));
+    let read = quote_spanned!(last=> read_fd);
     quote! {
         {
             #[allow(unused_imports)]
-            use #krate::__private::fd_source::{
+            use #fd_source::{
                 CollectionHint as _, DerefHint as _, DirectFd as _, InnerFd as _, LockHint as _,
                 NotAnFd as _, OuterFd as _,
             };
-            #resolve(#wrapped #probe)
+            let #reader = #fd_source::reader(|| (&&&&&&#fd_source::Wrap(&(#value))).__event_manager_fd());
+            #reader.#read(#argument_open #argument)
         }
     }
 }

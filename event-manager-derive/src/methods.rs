@@ -10,7 +10,7 @@
 //! of the same name, would otherwise be picked instead.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote};
 use syn::{DeriveInput, Visibility};
 
 use crate::fd::{self, local};
@@ -272,8 +272,16 @@ fn sync_registrations(vis: &Visibility, plan: &Plan) -> TokenStream {
     );
     let steps = plan.watches.iter().map(|watch| {
         let interest_value = fd::interest(watch, krate);
-        let condition = match &watch.when {
-            Some(condition) => condition.to_token_stream(),
+        // Written as `init` writes it, so that a `when` that is not a `bool`
+        // gives the same error here as there, which rustc reports once.
+        let wanted_value = match &watch.when {
+            Some(condition) => quote! {
+                if #condition {
+                    true
+                } else {
+                    false
+                }
+            },
             None => quote!(true),
         };
         let base = Literal::u32_suffixed(watch.base);
@@ -317,7 +325,7 @@ fn sync_registrations(vis: &Visibility, plan: &Plan) -> TokenStream {
         };
         quote! {
             {
-                let #wanted: ::core::primitive::bool = #condition;
+                let #wanted: ::core::primitive::bool = #wanted_value;
                 let #interest = #interest_value;
                 #body
             }

@@ -53,21 +53,25 @@ pub trait LogFeature {}
 impl LogFeature for () {}
 
 /// How derived code reads the fd of a source (`fd = kick`, `fd =
-/// inner.tap`, `fd = vm.exit_evt()`, each element of `fd = queues[..]`):
-/// `resolve((&&&&&&Wrap(&value)).__event_manager_fd())`, where method
-/// lookup picks, at the first autoref level where one applies, the impl
-/// for the value's shape. The fd levels give [`Found`](fd_source::Found);
-/// the levels below them catch common mistakes (an `Option` of a type that
-/// only derefs to an fd, a collection, a lock) and give a type that
-/// `resolve` refuses with a message saying what to write instead, at the
-/// user's whole expression. The method's name is one no user trait is
-/// expected to have: a user's trait with a method of the same name and a
-/// blanket impl, in scope, would otherwise be picked instead. Each trait
-/// is imported with `as _`, so the user's scope gains no name.
+/// inner.tap`, `fd = vm.exit_evt()`, each element of `fd = queues[..]`),
+/// in two steps. First, inside a closure that is never called, method
+/// lookup on `&&&&&&Wrap(&value)` picks, at the first autoref level where
+/// one applies, the impl for the value's shape, whose method gives a
+/// reader (a zero-sized type); [`reader`] makes that reader without
+/// running the closure. Then the reader's `read_fd` reads the value,
+/// evaluated once: a reader for a mistake (an `Option` of a type that only
+/// derefs to an fd, a collection, a lock, anything else) has a bound the
+/// value's type misses, which rustc reports at the user's whole
+/// expression with a message saying what to write instead.
+///
+/// The probes' method name is one no user trait is expected to have (a
+/// user's trait with a method of that name and a blanket impl, in scope,
+/// could be picked instead); `read_fd` is inherent, which method lookup
+/// tries before any trait. Each probe trait is imported with `as _`, so
+/// the user's scope gains no name.
 pub mod fd_source {
     use std::cell::RefCell;
     use std::collections::VecDeque;
-    use std::marker::PhantomData;
     use std::ops::Deref;
     use std::os::unix::io::{AsRawFd, RawFd};
     use std::rc::Rc;
@@ -76,23 +80,33 @@ pub mod fd_source {
     /// The value being looked at, by reference.
     pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
-    /// The fd a source holds now; `None` registers nothing.
-    pub struct Found(pub Option<RawFd>);
+    /// The reader the probe in `probe` picks, made without calling it.
+    #[inline(always)]
+    pub fn reader<R: Default>(_probe: impl FnOnce() -> R) -> R {
+        R::default()
+    }
 
     /// A negative number is "no fd": it is not registered.
     #[inline(always)]
-    fn non_negative(fd: RawFd) -> Found {
-        Found((fd >= 0).then_some(fd))
+    fn non_negative(fd: RawFd) -> Option<RawFd> {
+        (fd >= 0).then_some(fd)
     }
 
     /// `T: AsRawFd` (including `Box<T>`, `Arc<T>`, `Rc<T>` of a sized `T`).
     pub trait DirectFd {
-        fn __event_manager_fd(&self) -> Found;
+        fn __event_manager_fd(&self) -> ReadDirect;
     }
     impl<T: AsRawFd + ?Sized> DirectFd for &&&&&&Wrap<'_, T> {
+        fn __event_manager_fd(&self) -> ReadDirect {
+            ReadDirect
+        }
+    }
+    #[derive(Default)]
+    pub struct ReadDirect;
+    impl ReadDirect {
         #[inline(always)]
-        fn __event_manager_fd(&self) -> Found {
-            non_negative(self.0.as_raw_fd())
+        pub fn read_fd<T: AsRawFd + ?Sized>(self, value: &T) -> Option<RawFd> {
+            non_negative(value.as_raw_fd())
         }
     }
 
@@ -103,136 +117,129 @@ pub mod fd_source {
     /// supertrait), `Box<dyn Trait>`, a bare fd number (`RawFd`, as an
     /// `as_raw_fd()` call returns it) and `Option<T>` with `T: AsRawFd`.
     pub trait Outer {
-        fn raw(&self) -> Found;
+        fn raw(&self) -> Option<RawFd>;
     }
     impl<T: AsRawFd + ?Sized> Outer for &T {
         #[inline(always)]
-        fn raw(&self) -> Found {
+        fn raw(&self) -> Option<RawFd> {
             non_negative((**self).as_raw_fd())
         }
     }
     impl<T: AsRawFd + ?Sized> Outer for Box<T> {
         #[inline(always)]
-        fn raw(&self) -> Found {
+        fn raw(&self) -> Option<RawFd> {
             non_negative((**self).as_raw_fd())
         }
     }
     impl Outer for RawFd {
         #[inline(always)]
-        fn raw(&self) -> Found {
+        fn raw(&self) -> Option<RawFd> {
             non_negative(*self)
         }
     }
     impl<T: AsRawFd> Outer for Option<T> {
         #[inline(always)]
-        fn raw(&self) -> Found {
-            match self {
-                Some(source) => non_negative(source.as_raw_fd()),
-                None => Found(None),
-            }
+        fn raw(&self) -> Option<RawFd> {
+            self.as_ref()
+                .and_then(|source| non_negative(source.as_raw_fd()))
         }
     }
     pub trait OuterFd {
-        fn __event_manager_fd(&self) -> Found;
+        fn __event_manager_fd(&self) -> ReadOuter;
     }
     impl<T: Outer + ?Sized> OuterFd for &&&&&Wrap<'_, T> {
+        fn __event_manager_fd(&self) -> ReadOuter {
+            ReadOuter
+        }
+    }
+    #[derive(Default)]
+    pub struct ReadOuter;
+    impl ReadOuter {
         #[inline(always)]
-        fn __event_manager_fd(&self) -> Found {
-            self.0.raw()
+        pub fn read_fd<T: Outer + ?Sized>(self, value: &T) -> Option<RawFd> {
+            value.raw()
         }
     }
 
     /// The values of the third probe, the same way: `Option<&T>` as a
     /// method returns it, `Option<Box<dyn Trait>>`, and `&Option<T>`.
     pub trait Inner {
-        fn raw(&self) -> Found;
+        fn raw(&self) -> Option<RawFd>;
     }
     impl<T: AsRawFd + ?Sized> Inner for Option<&T> {
         #[inline(always)]
-        fn raw(&self) -> Found {
-            match self {
-                Some(source) => non_negative(source.as_raw_fd()),
-                None => Found(None),
-            }
+        fn raw(&self) -> Option<RawFd> {
+            self.and_then(|source| non_negative(source.as_raw_fd()))
         }
     }
     impl<T: AsRawFd + ?Sized> Inner for Option<Box<T>> {
         #[inline(always)]
-        fn raw(&self) -> Found {
-            match self {
-                Some(source) => non_negative(source.as_raw_fd()),
-                None => Found(None),
-            }
+        fn raw(&self) -> Option<RawFd> {
+            self.as_deref()
+                .and_then(|source| non_negative(source.as_raw_fd()))
         }
     }
     impl<T: AsRawFd> Inner for &Option<T> {
         #[inline(always)]
-        fn raw(&self) -> Found {
-            match self {
-                Some(source) => non_negative(source.as_raw_fd()),
-                None => Found(None),
-            }
+        fn raw(&self) -> Option<RawFd> {
+            self.as_ref()
+                .and_then(|source| non_negative(source.as_raw_fd()))
         }
     }
     pub trait InnerFd {
-        fn __event_manager_fd(&self) -> Found;
+        fn __event_manager_fd(&self) -> ReadInner;
     }
     impl<T: Inner + ?Sized> InnerFd for &&&&Wrap<'_, T> {
+        fn __event_manager_fd(&self) -> ReadInner {
+            ReadInner
+        }
+    }
+    #[derive(Default)]
+    pub struct ReadInner;
+    impl ReadInner {
         #[inline(always)]
-        fn __event_manager_fd(&self) -> Found {
-            self.0.raw()
+        pub fn read_fd<T: Inner + ?Sized>(self, value: &T) -> Option<RawFd> {
+            value.raw()
         }
-    }
-
-    /// What the levels below the fds give: the value's type, behind a
-    /// marker of the mistake, which [`resolve`] refuses.
-    pub struct Mistake<Kind, T: ?Sized>(PhantomData<Kind>, PhantomData<T>);
-
-    impl<Kind, T: ?Sized> Mistake<Kind, T> {
-        fn new() -> Self {
-            Mistake(PhantomData, PhantomData)
-        }
-    }
-
-    /// The kinds of [`Mistake`].
-    pub mod kind {
-        /// An `Option` of a type that derefs to an fd.
-        pub struct Deref;
-        /// A collection of fds.
-        pub struct Collection;
-        /// An fd behind a lock.
-        pub struct Lock;
-        /// Anything else.
-        pub struct Other;
     }
 
     /// `Option<T>` where `T` only derefs to an fd (`Option<EventFdTrigger>`).
     pub trait DerefHint {
-        type Value: ?Sized;
-        fn __event_manager_fd(&self) -> Mistake<kind::Deref, Self::Value>;
+        fn __event_manager_fd(&self) -> SuggestAsDeref;
     }
     impl<T> DerefHint for &&&Wrap<'_, Option<T>>
     where
         T: Deref,
         T::Target: AsRawFd,
     {
-        type Value = Option<T>;
-        fn __event_manager_fd(&self) -> Mistake<kind::Deref, Option<T>> {
-            Mistake::new()
+        fn __event_manager_fd(&self) -> SuggestAsDeref {
+            SuggestAsDeref
         }
     }
+    #[derive(Default)]
+    pub struct SuggestAsDeref;
+    impl SuggestAsDeref {
+        pub fn read_fd<T: ?Sized + AddAsDeref>(self, _value: &T) -> Option<RawFd> {
+            None
+        }
+    }
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` holds a value that derefs to an fd, but is not an fd source",
+        label = "add `.as_deref()` at the end of this `fd = ...` path",
+        note = "`Option<T>` is an fd source when `T` implements `AsRawFd`; `.as_deref()` \
+                gives an `Option` of what `T` derefs to"
+    )]
+    pub trait AddAsDeref {}
 
     /// A collection named where one fd is expected (`fd = queue_evts`).
     pub trait CollectionHint {
-        type Value: ?Sized;
-        fn __event_manager_fd(&self) -> Mistake<kind::Collection, Self::Value>;
+        fn __event_manager_fd(&self) -> SuggestIndex;
     }
     macro_rules! collection_hint {
         ($([$($generics:tt)*] $collection:ty;)*) => {$(
             impl<$($generics)*> CollectionHint for &&Wrap<'_, $collection> {
-                type Value = $collection;
-                fn __event_manager_fd(&self) -> Mistake<kind::Collection, $collection> {
-                    Mistake::new()
+                fn __event_manager_fd(&self) -> SuggestIndex {
+                    SuggestIndex
                 }
             }
         )*};
@@ -246,18 +253,29 @@ pub mod fd_source {
         [T] Arc<[T]>;
         [T] Arc<Vec<T>>;
     }
+    #[derive(Default)]
+    pub struct SuggestIndex;
+    impl SuggestIndex {
+        pub fn read_fd<T: ?Sized + IndexTheCollection>(self, _value: &T) -> Option<RawFd> {
+            None
+        }
+    }
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is a collection of fds, not one fd",
+        label = "write `[..]` after this to watch every element, or `[index]` for one",
+        note = "`fd = queues[..]` watches each element and gives its handler the index"
+    )]
+    pub trait IndexTheCollection {}
 
     /// An fd behind a lock (`fd = serial` of an `Arc<Mutex<Serial>>`).
     pub trait LockHint {
-        type Value: ?Sized;
-        fn __event_manager_fd(&self) -> Mistake<kind::Lock, Self::Value>;
+        fn __event_manager_fd(&self) -> SuggestLock;
     }
     macro_rules! lock_hint {
         ($($lock:ty),*) => {$(
             impl<T: ?Sized> LockHint for &Wrap<'_, $lock> {
-                type Value = $lock;
-                fn __event_manager_fd(&self) -> Mistake<kind::Lock, $lock> {
-                    Mistake::new()
+                fn __event_manager_fd(&self) -> SuggestLock {
+                    SuggestLock
                 }
             }
         )*};
@@ -270,56 +288,13 @@ pub mod fd_source {
         Arc<RwLock<T>>,
         Rc<RefCell<T>>
     );
-
-    /// Any other type: picked last.
-    pub trait NotAnFd {
-        type Value: ?Sized;
-        fn __event_manager_fd(&self) -> Mistake<kind::Other, Self::Value>;
-    }
-    impl<T: ?Sized> NotAnFd for Wrap<'_, T> {
-        type Value = T;
-        fn __event_manager_fd(&self) -> Mistake<kind::Other, T> {
-            Mistake::new()
-        }
-    }
-
-    /// What a probe gave: an fd, or a mistake that rustc reports at the
-    /// user's expression with the message of the bound it misses.
-    pub trait Resolved {
-        fn fd(self) -> Option<RawFd>;
-    }
-    impl Resolved for Found {
-        #[inline(always)]
-        fn fd(self) -> Option<RawFd> {
-            self.0
-        }
-    }
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` holds a value that derefs to an fd, but is not an fd source",
-        label = "add `.as_deref()` at the end of this `fd = ...` path",
-        note = "`Option<T>` is an fd source when `T` implements `AsRawFd`; `.as_deref()` \
-                gives an `Option` of what `T` derefs to"
-    )]
-    pub trait AddAsDeref {}
-    impl<T: ?Sized + AddAsDeref> Resolved for Mistake<kind::Deref, T> {
-        fn fd(self) -> Option<RawFd> {
+    #[derive(Default)]
+    pub struct SuggestLock;
+    impl SuggestLock {
+        pub fn read_fd<T: ?Sized + TakeTheLock>(self, _value: &T) -> Option<RawFd> {
             None
         }
     }
-
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` is a collection of fds, not one fd",
-        label = "write `[..]` after this to watch every element, or `[index]` for one",
-        note = "`fd = queues[..]` watches each element and gives its handler the index"
-    )]
-    pub trait IndexTheCollection {}
-    impl<T: ?Sized + IndexTheCollection> Resolved for Mistake<kind::Collection, T> {
-        fn fd(self) -> Option<RawFd> {
-            None
-        }
-    }
-
     #[diagnostic::on_unimplemented(
         message = "`{Self}` keeps its fd behind a lock",
         label = "write a path that takes the lock, e.g. `fd = this.lock().unwrap().field`",
@@ -327,12 +302,23 @@ pub mod fd_source {
                 in the generated methods, which must not be called while the lock is held"
     )]
     pub trait TakeTheLock {}
-    impl<T: ?Sized + TakeTheLock> Resolved for Mistake<kind::Lock, T> {
-        fn fd(self) -> Option<RawFd> {
+
+    /// Any other type: picked last.
+    pub trait NotAnFd {
+        fn __event_manager_fd(&self) -> NotAnFdReader;
+    }
+    impl<T: ?Sized> NotAnFd for Wrap<'_, T> {
+        fn __event_manager_fd(&self) -> NotAnFdReader {
+            NotAnFdReader
+        }
+    }
+    #[derive(Default)]
+    pub struct NotAnFdReader;
+    impl NotAnFdReader {
+        pub fn read_fd<T: ?Sized + IsFdSource>(self, _value: &T) -> Option<RawFd> {
             None
         }
     }
-
     #[diagnostic::on_unimplemented(
         message = "`{Self}` is not an fd source",
         label = "this value is not an fd",
@@ -341,17 +327,6 @@ pub mod fd_source {
                 an `Option` of any of these, or a `RawFd`"
     )]
     pub trait IsFdSource {}
-    impl<T: ?Sized + IsFdSource> Resolved for Mistake<kind::Other, T> {
-        fn fd(self) -> Option<RawFd> {
-            None
-        }
-    }
-
-    /// The fd a probe found.
-    #[inline(always)]
-    pub fn resolve<P: Resolved>(probe: P) -> Option<RawFd> {
-        probe.fd()
-    }
 }
 
 /// What a derived `attach_<name>`, `detach_<name>` or

@@ -307,8 +307,14 @@ fn the_generated_methods_refuse_a_source_without_an_fd() {
     let mut ops = manager.event_ops(id).unwrap();
     // One answer for the three: the source holds no fd (not the EBADF
     // that epoll would give for a negative number).
-    assert_eq!(console.attach_conn(&mut ops), Err(event_manager::Error::NoFd));
-    assert_eq!(console.detach_conn(&mut ops), Err(event_manager::Error::NoFd));
+    assert_eq!(
+        console.attach_conn(&mut ops),
+        Err(event_manager::Error::NoFd)
+    );
+    assert_eq!(
+        console.detach_conn(&mut ops),
+        Err(event_manager::Error::NoFd)
+    );
     assert_eq!(
         console.set_conn_interest(&mut ops, EventSet::OUT),
         Err(event_manager::Error::NoFd)

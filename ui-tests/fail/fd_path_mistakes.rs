@@ -15,7 +15,7 @@ impl Inner {
 #[derive(MutEventSubscriber)]
 #[event(fd = missing.tap)] // no such field
 #[event(fd = self.0)] // no name to make a handler name from
-#[event(fd = queues[index], handler = on_queue)] // not a constant index
+#[event(fd = queues[1..3], handler = on_queue)] // a range that is not `..`
 #[event(fd = make_fd(), handler = on_made)] // not a path from a field
 #[event(fd = self)]
 #[event(fd = nested[..][..], handler = on_nested)] // two `[..]`
