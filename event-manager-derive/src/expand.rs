@@ -351,32 +351,38 @@ fn handler_call(watch: &Watch, kind: Kind, plan: &Plan, index: &TokenStream) -> 
         #handler_trait::<#self_type, _>::call(Self::#handler, #this, #position, #events, #ops)
     };
     let name = &watch.field_name;
-    let on_error = match &plan.handler_error {
+    match &plan.handler_error {
         Some(method) => {
-            // The error goes as the handler's own type or as `&dyn
-            // Display`, whichever the method takes (the runtime's
-            // `HandlerError` picks from its signature).
+            // The handler's whole result goes to the runtime's
+            // `HandlerError`, which calls the method on an `Err`, with the
+            // error as the handler's own type or as `&dyn Display`,
+            // whichever the method takes; a handler returning `()` needs
+            // nothing of it.
             let span = at(method.span());
             let method = respanned(method, span);
             let hook = fd::local_at("HandlerError", span);
-            quote_spanned! {span=>
-                #hook::<#self_type, _, _>::call(Self::#method, #this, #name, #position, #error, #ops);
+            let report = quote_spanned! {span=>
+                #hook::<_, #self_type, _>::call(Self::#method, #this, #name, #position, #outcome, #ops);
+            };
+            quote! {
+                {
+                    let #position: ::core::primitive::usize = #index;
+                    let #outcome = #call;
+                    #report
+                }
             }
         }
         None => quote! {
-            #krate::__private::handler_failed::<Self>(#name, #position, &#error);
-        },
-    };
-    quote! {
-        {
-            let #position: ::core::primitive::usize = #index;
-            let #outcome = #call;
-            if let ::core::result::Result::Err(#error) =
-                #krate::__private::Outcome::into_result(#outcome)
             {
-                #on_error
+                let #position: ::core::primitive::usize = #index;
+                let #outcome = #call;
+                if let ::core::result::Result::Err(#error) =
+                    #krate::__private::Outcome::into_result(#outcome)
+                {
+                    #krate::__private::handler_failed::<Self>(#name, #position, &#error);
+                }
             }
-        }
+        },
     }
 }
 

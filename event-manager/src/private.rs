@@ -735,31 +735,47 @@ pub mod error_params {
     pub struct Owned;
 }
 
-/// A method that can be `handler_error`: `&mut self` (or `&self`), the
-/// source's name, the element's index, the error (as `&dyn Display`, or
-/// as the handler's own error type), and the `EventOps` if it uses them.
+/// A method that can be `handler_error` for a handler that returns
+/// `Output`: `&mut self` (or `&self`), the source's name, the element's
+/// index, the error (as `&dyn Display`, or as the handler's own error
+/// type), and the `EventOps` if it uses them. A handler that returns `()`
+/// has no error, and any method fits it; `call` gets the handler's whole
+/// result and calls the method on an `Err` only.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the `handler_error` method for this handler's error",
+    message = "`{Self}` cannot be the `handler_error` method of a handler that returns `{Output}`",
     label = "this method's parameters or return type do not fit `handler_error`",
     note = "`handler_error` takes `&mut self` (`&self` for `EventSubscriber`), \
             `source: &'static str`, `index: usize`, then the error, as `&dyn Display` or as the \
             type the handler returns in its `Err`, then `ops: &mut EventOps` if it uses them, \
             and returns nothing"
 )]
-pub trait HandlerError<Receiver, E, Params> {
-    /// Calls the method with the parameters it takes.
+pub trait HandlerError<Output, Receiver, Params> {
+    /// Calls the method if `output` is an error.
     fn call(
         self,
         receiver: Receiver,
         source: &'static str,
         index: usize,
-        error: E,
+        output: Output,
         ops: &mut crate::EventOps<'_>,
     );
 }
 
-impl<Receiver, E: core::fmt::Display, Method> HandlerError<Receiver, E, (error_params::Shown,)>
-    for Method
+impl<Receiver, Method> HandlerError<(), Receiver, ()> for Method {
+    #[inline(always)]
+    fn call(
+        self,
+        _receiver: Receiver,
+        _source: &'static str,
+        _index: usize,
+        _output: (),
+        _ops: &mut crate::EventOps<'_>,
+    ) {
+    }
+}
+
+impl<Receiver, E: core::fmt::Display, Method>
+    HandlerError<Result<(), E>, Receiver, (error_params::Shown,)> for Method
 where
     Method: for<'e> FnOnce(Receiver, &'static str, usize, &'e dyn core::fmt::Display),
 {
@@ -769,15 +785,17 @@ where
         receiver: Receiver,
         source: &'static str,
         index: usize,
-        error: E,
+        output: Result<(), E>,
         _ops: &mut crate::EventOps<'_>,
     ) {
-        self(receiver, source, index, &error)
+        if let Err(error) = output {
+            self(receiver, source, index, &error)
+        }
     }
 }
 
 impl<Receiver, E: core::fmt::Display, Method>
-    HandlerError<Receiver, E, (error_params::Shown, params::Ops)> for Method
+    HandlerError<Result<(), E>, Receiver, (error_params::Shown, params::Ops)> for Method
 where
     Method: for<'e, 'o, 'm> FnOnce(
         Receiver,
@@ -793,14 +811,16 @@ where
         receiver: Receiver,
         source: &'static str,
         index: usize,
-        error: E,
+        output: Result<(), E>,
         ops: &mut crate::EventOps<'_>,
     ) {
-        self(receiver, source, index, &error, ops)
+        if let Err(error) = output {
+            self(receiver, source, index, &error, ops)
+        }
     }
 }
 
-impl<Receiver, E, Method> HandlerError<Receiver, E, (error_params::Owned,)> for Method
+impl<Receiver, E, Method> HandlerError<Result<(), E>, Receiver, (error_params::Owned,)> for Method
 where
     Method: FnOnce(Receiver, &'static str, usize, E),
 {
@@ -810,14 +830,17 @@ where
         receiver: Receiver,
         source: &'static str,
         index: usize,
-        error: E,
+        output: Result<(), E>,
         _ops: &mut crate::EventOps<'_>,
     ) {
-        self(receiver, source, index, error)
+        if let Err(error) = output {
+            self(receiver, source, index, error)
+        }
     }
 }
 
-impl<Receiver, E, Method> HandlerError<Receiver, E, (error_params::Owned, params::Ops)> for Method
+impl<Receiver, E, Method> HandlerError<Result<(), E>, Receiver, (error_params::Owned, params::Ops)>
+    for Method
 where
     Method: for<'o, 'm> FnOnce(Receiver, &'static str, usize, E, &'o mut crate::EventOps<'m>),
 {
@@ -827,10 +850,12 @@ where
         receiver: Receiver,
         source: &'static str,
         index: usize,
-        error: E,
+        output: Result<(), E>,
         ops: &mut crate::EventOps<'_>,
     ) {
-        self(receiver, source, index, error, ops)
+        if let Err(error) = output {
+            self(receiver, source, index, error, ops)
+        }
     }
 }
 
