@@ -9,7 +9,6 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::meta::ParseNestedMeta;
 use syn::punctuated::Punctuated;
-use syn::spanned::Spanned;
 use syn::{
     Attribute, Expr, ExprLit, Ident, Lit, LitStr, Path, Token, Type, Visibility, WherePredicate,
 };
@@ -197,34 +196,12 @@ pub(crate) fn subscriber(attr: &Attribute, into: &mut SubscriberAttr, errors: &m
             };
             store(&mut into.instance, &meta, instance, errors);
         } else if meta.path.is_ident("sources") {
+            // A name, written as it is or in a string.
             let value = meta.value()?.parse::<Expr>()?;
-            let name = match single_ident(&unwrap_groups(value.clone())) {
-                Some(name) => Ok(name.clone()),
-                None => Err(syn::Error::new_spanned(
-                    value,
-                    "`sources` takes the name of the enum to declare, e.g. `sources = NetSource`",
-                )),
-            };
-            store(&mut into.sources, &meta, name, errors);
+            store(&mut into.sources, &meta, sources_value(value), errors);
         } else if meta.path.is_ident("vis") {
-            // A visibility, written as it is or in a string.
-            let input = meta.value()?;
-            let vis = if input.peek(LitStr) {
-                input
-                    .parse::<LitStr>()
-                    .and_then(|text| lexes(&text).and_then(|()| text.parse::<Visibility>()))
-            } else {
-                input.parse::<Visibility>()
-            };
-            let vis = vis.and_then(|vis| match vis {
-                Visibility::Inherited => Err(syn::Error::new(
-                    meta.path.span(),
-                    "`vis` takes a visibility: `pub`, `pub(crate)`, `pub(super)`, or \
-                     `pub(self)` for methods private to the module",
-                )),
-                vis => Ok(vis),
-            });
-            store(&mut into.vis, &meta, vis, errors);
+            let value = vis_value(meta.value()?);
+            store(&mut into.vis, &meta, value, errors);
         } else if meta.path.is_ident("crate") {
             let value = meta.value()?.parse::<Expr>()?;
             store(&mut into.krate, &meta, crate_value(value), errors);
@@ -396,6 +373,60 @@ fn lexes(text: &LitStr) -> syn::Result<()> {
             text.span(),
             format!("this string does not hold Rust tokens: {error}"),
         )),
+    }
+}
+
+const SOURCES_HINT: &str =
+    "`sources` takes the name of the enum to declare, e.g. `sources = NetSource`";
+
+fn sources_value(value: Expr) -> syn::Result<Ident> {
+    match unwrap_groups(value) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) if text.suffix().is_empty() => lexes(&text)
+            .and_then(|()| text.parse::<Ident>())
+            .map_err(|_| syn::Error::new_spanned(&text, SOURCES_HINT)),
+        other => match single_ident(&other) {
+            Some(name) => Ok(name.clone()),
+            None => Err(syn::Error::new_spanned(other, SOURCES_HINT)),
+        },
+    }
+}
+
+const VIS_HINT: &str = "`vis` takes a visibility: `pub`, `pub(crate)`, `pub(super)`, \
+     `pub(in path)`, or `pub(self)` for methods private to the module";
+
+/// `vis = ...`: a visibility, written as it is or in a string. The value
+/// is read to its end (the next `,`), so that a mistake is one error, at
+/// the value.
+fn vis_value(input: syn::parse::ParseStream) -> syn::Result<Visibility> {
+    let mut tokens = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        let tree: proc_macro2::TokenTree = input.parse()?;
+        tokens.extend(std::iter::once(tree));
+    }
+    let text = match syn::parse2::<LitStr>(tokens.clone()) {
+        Ok(text) => Some(text),
+        Err(_) => None,
+    };
+    let parsed = match &text {
+        Some(text) => lexes(text).and_then(|()| text.parse::<Visibility>()),
+        None => syn::parse2::<Visibility>(tokens.clone()),
+    };
+    let at = match &text {
+        Some(text) => text.to_token_stream(),
+        None => tokens,
+    };
+    match parsed {
+        Ok(Visibility::Inherited) | Err(_) => {
+            if at.is_empty() {
+                Err(input.error(VIS_HINT))
+            } else {
+                Err(syn::Error::new_spanned(at, VIS_HINT))
+            }
+        }
+        Ok(vis) => Ok(vis),
     }
 }
 

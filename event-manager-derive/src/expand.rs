@@ -148,13 +148,18 @@ fn subscriber_impl(input: &DeriveInput, kind: Kind, plan: &Plan) -> TokenStream 
         // The source the event is for, when the type declares the enum of
         // its sources; a `before` that does not take it costs nothing, the
         // value being unused once the call is inlined.
-        let source_value = match &plan.sources {
-            Some(sources) => source_of(sources, plan, &data),
-            None => quote!(()),
+        // The source's type is named, so that a `before` that takes
+        // another one is reported as not fitting, at its name.
+        let (source_value, source_type) = match &plan.sources {
+            Some(sources) => {
+                let name = &sources.name;
+                (source_of(sources, plan, &data), quote!(#name))
+            }
+            None => (quote!(()), quote!(())),
         };
         quote_spanned! {span=>
-            let #source = #source_value;
-            if !#hook::<#self_type, _, _>::call(Self::#method, #this, #source, #events, #ops) {
+            let #source: #source_type = #source_value;
+            if !#hook::<#self_type, #source_type, _>::call(Self::#method, #this, #source, #events, #ops) {
                 return;
             }
         }
@@ -290,6 +295,9 @@ fn declare_sources(input: &DeriveInput, sources: &Sources, plan: &Plan) -> Token
     );
     quote! {
         #[doc = #doc]
+        // A variant of a source whose events `before` never sees by it is
+        // not an unused variant the user wrote.
+        #[allow(dead_code)]
         #[derive(::core::clone::Clone, ::core::marker::Copy, ::core::fmt::Debug,
                  ::core::cmp::PartialEq, ::core::cmp::Eq, ::core::hash::Hash)]
         #vis enum #name {

@@ -299,7 +299,9 @@ fn value_fd_from(value: &Expr, krate: &Path, depth: usize) -> TokenStream {
     let reader = local("reader");
     let argument_open = quote_spanned!(first=> &);
     let argument = quote_spanned!(last=> (#value));
-    let read = quote_spanned!(last=> read_fd);
+    // The call's own label ("required by a bound introduced by this
+    // call") goes to the derive, not into the user's expression.
+    let read = quote!(read_fd);
     quote! {
         {
             #[allow(unused_imports)]

@@ -428,8 +428,8 @@ fn free_parameters(
         errors.push(syn::Error::new_spanned(
             instance,
             format!(
-                "`for` needs a concrete type for at least one of `{ident}`'s parameters: \
-                 this names them all, which is what leaving `for` out gives"
+                "`for` needs a concrete type for at least one of `{ident}`'s parameters; \
+                 to implement the trait for every instantiation, leave `for` out"
             ),
         ));
     }
@@ -482,7 +482,7 @@ fn sources_enum(
                 watch.name.span(),
                 format!(
                     "`{}` and `{}` give the same variant `{variant}` of `{name}`: give one of \
-                     them `name = ...`",
+                     them another `name = ...`",
                     watches[earlier].name, watch.name
                 ),
             ));

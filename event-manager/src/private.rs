@@ -137,6 +137,24 @@ pub mod fd_source {
             non_negative(*self)
         }
     }
+    impl<T: AsRawFd + ?Sized> Outer for std::sync::MutexGuard<'_, T> {
+        #[inline(always)]
+        fn raw(&self) -> Option<RawFd> {
+            non_negative((**self).as_raw_fd())
+        }
+    }
+    impl<T: AsRawFd + ?Sized> Outer for std::sync::RwLockReadGuard<'_, T> {
+        #[inline(always)]
+        fn raw(&self) -> Option<RawFd> {
+            non_negative((**self).as_raw_fd())
+        }
+    }
+    impl<T: AsRawFd + ?Sized> Outer for std::cell::Ref<'_, T> {
+        #[inline(always)]
+        fn raw(&self) -> Option<RawFd> {
+            non_negative((**self).as_raw_fd())
+        }
+    }
     impl<T: AsRawFd> Outer for Option<T> {
         #[inline(always)]
         fn raw(&self) -> Option<RawFd> {
@@ -297,7 +315,9 @@ pub mod fd_source {
     }
     #[diagnostic::on_unimplemented(
         message = "`{Self}` keeps its fd behind a lock",
-        label = "write a path that takes the lock, e.g. `fd = this.lock().unwrap().field`",
+        label = "write a path that takes the lock: add `.lock().unwrap()` (`.read().unwrap()` \
+                 for an `RwLock`, `.borrow()` for a `RefCell`), and then the field that holds \
+                 the fd if the fd is not the locked value itself",
         note = "the generated code takes the lock each time it reads the fd: in `init` and \
                 in the generated methods, which must not be called while the lock is held"
     )]
