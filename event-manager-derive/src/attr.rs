@@ -406,10 +406,7 @@ fn vis_value(input: syn::parse::ParseStream) -> syn::Result<Visibility> {
         let tree: proc_macro2::TokenTree = input.parse()?;
         tokens.extend(std::iter::once(tree));
     }
-    let text = match syn::parse2::<LitStr>(tokens.clone()) {
-        Ok(text) => Some(text),
-        Err(_) => None,
-    };
+    let text = syn::parse2::<LitStr>(tokens.clone()).ok();
     let parsed = match &text {
         Some(text) => lexes(text).and_then(|()| text.parse::<Visibility>()),
         None => syn::parse2::<Visibility>(tokens.clone()),

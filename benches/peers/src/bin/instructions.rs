@@ -15,10 +15,13 @@
 //! it (`CARGO_TARGET_DIR` included). It writes no file.
 //!
 //! The loops: `floor`, `ours`, `ours-shared`, `theirs` and `theirs-shared`
-//! (200 always-ready eventfds), and `hand-written`, `derived`,
+//! (200 always-ready eventfds), `hand-written`, `derived`,
 //! `hand-written-queues` and `derived-queues` (64 subscribers with three
-//! always-ready eventfds each: three fields, or a `Vec` of three). Run
-//! with `--help` for the flags.
+//! always-ready eventfds each: three fields, or a `Vec` of three), and
+//! `hand-written-activated` and `derived-activated` (64 virtio-net-like
+//! devices, activated before the count: a `Vec` of two queue eventfds and
+//! a tap eventfd each, registered by the activation handler). Run with
+//! `--help` for the flags.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -33,7 +36,7 @@ mod triple;
 
 const TRIPLES: usize = 64;
 
-const LOOPS: [&str; 9] = [
+const LOOPS: [&str; 11] = [
     "floor",
     "ours",
     "ours-shared",
@@ -43,6 +46,8 @@ const LOOPS: [&str; 9] = [
     "derived",
     "hand-written-queues",
     "derived-queues",
+    "hand-written-activated",
+    "derived-activated",
 ];
 
 const USAGE: &str = "\
@@ -61,7 +66,10 @@ for HIGH runs and prints (instructions at HIGH - instructions at LOW) /
 
 LOOP: floor, ours, ours-shared, theirs, theirs-shared (200 always-ready
 eventfds), hand-written, derived, hand-written-queues, derived-queues (64
-subscribers, three eventfds each: three fields, or a Vec of three).
+subscribers, three eventfds each: three fields, or a Vec of three),
+hand-written-activated, derived-activated (64 devices activated before the
+count, by hand or with sync_registrations: a Vec of two queue eventfds and
+a tap eventfd each).
 ";
 
 fn triples<T: MutEventSubscriber>(make: impl Fn() -> T) -> event_manager::EventManager<T> {
@@ -69,6 +77,13 @@ fn triples<T: MutEventSubscriber>(make: impl Fn() -> T) -> event_manager::EventM
     for _ in 0..TRIPLES {
         manager.add_subscriber(make());
     }
+    manager
+}
+
+/// [`triples`], each device activated by a run before the count.
+fn activated<T: MutEventSubscriber>(make: impl Fn() -> T) -> event_manager::EventManager<T> {
+    let mut manager = triples(make);
+    triple::activate_all(&mut manager, TRIPLES);
     manager
 }
 
@@ -86,6 +101,8 @@ fn run_loop(name: &str, runs: usize) -> usize {
         "derived" => Box::new(triples(triple::Derived::new)),
         "hand-written-queues" => Box::new(triples(triple::HandWrittenQueues::new)),
         "derived-queues" => Box::new(triples(triple::DerivedQueues::new)),
+        "hand-written-activated" => Box::new(activated(triple::HandWrittenActivated::new)),
+        "derived-activated" => Box::new(activated(triple::DerivedActivated::new)),
         other => fail(&format!("unknown loop {other}")),
     };
     let mut events = 0;
