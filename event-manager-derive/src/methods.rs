@@ -201,6 +201,7 @@ fn collection_methods(
         }
 
         #[doc = #attach_all_doc]
+        #[inline(never)]
         #vis fn #attach_all(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let mut #first_error = ::core::result::Result::Ok(());
             let #count: ::core::primitive::usize = #count_value;
@@ -227,6 +228,7 @@ fn collection_methods(
         }
 
         #[doc = #detach_all_doc]
+        #[inline(never)]
         #vis fn #detach_all(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let mut #first_error = ::core::result::Result::Ok(());
             let #count: ::core::primitive::usize = #count_value;
@@ -339,6 +341,10 @@ fn sync_registrations(vis: &Visibility, plan: &Plan) -> TokenStream {
                Goes on past a failure and returns the first one.";
     quote! {
         #[doc = #doc]
+        // Out of line: it runs at activation or reset, and inlined into a
+        // handler it would make `process` too large to stay in the
+        // dispatch loop (BENCHMARKS.md, `derived-activated`).
+        #[inline(never)]
         #vis fn sync_registrations(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let mut #first_error = ::core::result::Result::Ok(());
             #(#steps)*
