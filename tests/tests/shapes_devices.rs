@@ -128,8 +128,8 @@ pub enum NetEvent {
 const FRAME: usize = 64;
 
 /// Net with the derive: `when` picks what `init` registers, the
-/// activation handler swaps the sources with the generated methods, and
-/// the `before` hook drops every event set but `IN`.
+/// activation handler swaps the sources with one `sync_registrations`,
+/// and the `before` hook drops every event set but `IN`.
 mod derived_net {
     use super::*;
 
@@ -166,14 +166,9 @@ mod derived_net {
 
         fn on_activate_evt(&mut self, ops: &mut EventOps) {
             self.activate_evt.read().unwrap();
-            // [rd begin]
-            self.detach_activate_evt(ops).unwrap();
-            self.attach_all_queue_evts(ops).unwrap();
-            self.attach_tap(ops).unwrap();
-            self.attach_rx_timer(ops).unwrap();
-            self.attach_tx_timer(ops).unwrap();
-            // [rd end]
             self.activated = true;
+            // Detaches the activation eventfd, attaches every other source.
+            self.sync_registrations(ops).unwrap(); // [rd]
             self.log.push(NetEvent::Activated);
         }
 
