@@ -10,7 +10,7 @@ pub(crate) enum Source {
     /// `fd = kick` or `fd = 0`: a field of the struct.
     Field(Member),
     /// `fd = inner.tap`, `fd = queues[0]`, `fd = vm.exit_evt()`,
-    /// `fd = self.exit_evt()`: field accesses, constant indexes and method
+    /// `fd = self.exit_evt()`: field accesses, element indexes and method
     /// calls, starting at a field (`root`) or at `self` (`root` is `None`).
     Path {
         expr: Box<Expr>,
