@@ -57,7 +57,7 @@ impl LogFeature for () {}
 /// in two steps. First, inside a closure that is never called, method
 /// lookup on `&&&&&&Wrap(&value)` picks, at the first autoref level where
 /// one applies, the impl for the value's shape, whose method gives a
-/// reader (a zero-sized type); [`reader`] makes that reader without
+/// reader (a zero-sized type); [`reader`](fd_source::reader) makes that reader without
 /// running the closure. Then the reader's `read_fd` reads the value,
 /// evaluated once: a reader for a mistake (an `Option` of a type that only
 /// derefs to an fd, a collection, a lock, anything else) has a bound the

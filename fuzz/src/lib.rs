@@ -31,6 +31,9 @@ mod fd;
 #[path = "../../event-manager-derive/src/flags.rs"]
 mod flags;
 #[rustfmt::skip]
+#[path = "../../event-manager-derive/src/header.rs"]
+mod header;
+
 #[path = "../../event-manager-derive/src/methods.rs"]
 mod methods;
 #[rustfmt::skip]
