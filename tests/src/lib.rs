@@ -34,6 +34,30 @@ pub struct DeriveReadme;
 #[doc = include_str!("../../event-manager-derive/src/reference.md")]
 pub struct DeriveReference;
 
+/// Runs `f` with subscriber `id` and its `EventOps`, as a handler would
+/// have them: the subscriber is moved out for the call (leaving
+/// `placeholder` in its place) and put back after, since the manager
+/// lends either the subscriber or its `EventOps`, not both at once. For
+/// calling a derived subscriber's generated methods from a test.
+pub fn with_ops<T: MutEventSubscriber, R>(
+    manager: &mut event_manager::EventManager<T>,
+    id: event_manager::SubscriberId,
+    placeholder: T,
+    f: impl FnOnce(&mut T, &mut EventOps) -> R,
+) -> R {
+    use event_manager::SubscriberOps;
+    let mut subscriber = std::mem::replace(
+        manager.subscriber_mut(id).expect("a live subscriber"),
+        placeholder,
+    );
+    let result = f(
+        &mut subscriber,
+        &mut manager.event_ops(id).expect("a live subscriber"),
+    );
+    *manager.subscriber_mut(id).expect("a live subscriber") = subscriber;
+    result
+}
+
 /// What a test wants a [`Probe`] to do when one of its events is dispatched.
 pub type Reaction = Box<dyn FnMut(Events, &mut EventOps) + Send>;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use event_manager::{
     Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps,
 };
-use event_manager_tests::{derived_element_tag, derived_tag, eventfd, ready_eventfd};
+use event_manager_tests::{derived_element_tag, derived_tag, eventfd, ready_eventfd, with_ops};
 use vmm_sys_util::eventfd::EventFd;
 
 /// A queue as VMMs keep them: the eventfd is shared with the guest side.
@@ -60,21 +60,6 @@ impl Device {
         self.detach_slots(index, ops).unwrap();
         self.slots[index] = None;
     }
-}
-
-/// Runs `f` with the subscriber and its `EventOps`, as a handler would:
-/// the subscriber is moved out for the call (leaving `placeholder`) and
-/// put back after, since the manager lends one or the other.
-fn with_ops<T: MutEventSubscriber, R>(
-    manager: &mut EventManager<T>,
-    id: event_manager::SubscriberId,
-    placeholder: T,
-    f: impl FnOnce(&mut T, &mut EventOps) -> R,
-) -> R {
-    let mut subscriber = std::mem::replace(manager.subscriber_mut(id).unwrap(), placeholder);
-    let result = f(&mut subscriber, &mut manager.event_ops(id).unwrap());
-    *manager.subscriber_mut(id).unwrap() = subscriber;
-    result
 }
 
 fn take_seen(

@@ -20,23 +20,8 @@ use event_manager::{
     Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberId,
     SubscriberOps,
 };
-use event_manager_tests::{derived_element_tag, derived_tag, eventfd, ready_eventfd};
+use event_manager_tests::{derived_element_tag, derived_tag, eventfd, ready_eventfd, with_ops};
 use vmm_sys_util::eventfd::EventFd;
-
-/// Runs `f` with the subscriber and its `EventOps`, as a handler would:
-/// the subscriber is moved out for the call (leaving `placeholder`) and
-/// put back after, since the manager lends one or the other.
-fn with_ops<T: MutEventSubscriber, R>(
-    manager: &mut EventManager<T>,
-    id: SubscriberId,
-    placeholder: T,
-    f: impl FnOnce(&mut T, &mut EventOps) -> R,
-) -> R {
-    let mut subscriber = std::mem::replace(manager.subscriber_mut(id).unwrap(), placeholder);
-    let result = f(&mut subscriber, &mut manager.event_ops(id).unwrap());
-    *manager.subscriber_mut(id).unwrap() = subscriber;
-    result
-}
 
 fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
     items.sort();
