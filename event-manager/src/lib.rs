@@ -213,6 +213,8 @@ mod control;
 mod endpoint;
 mod error;
 mod events;
+#[doc(hidden)]
+pub mod fd_source;
 mod fd_table;
 mod manager;
 mod registry;
