@@ -129,13 +129,14 @@ fn collection_methods(
     let attach_all = format_ident!("attach_all_{}", part, span = name.span());
     let detach_all = format_ident!("detach_all_{}", part, span = name.span());
     let set_interest = format_ident!("set_{}_interest", part, span = name.span());
-    let (ops, fd, interest, index, count, first_error) = (
+    let (ops, fd, interest, index, count, first_error, tag_value) = (
         local("ops"),
         local("fd"),
         local("interest"),
         local("index"),
         local("count"),
         local("first_error"),
+        local("tag"),
     );
     let base = Literal::u32_suffixed(watch.base);
     let interest_value = fd::interest(watch, krate);
@@ -204,12 +205,23 @@ fn collection_methods(
         #[inline(never)]
         #vis fn #attach_all(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
             let mut #first_error = ::core::result::Result::Ok(());
+            let #interest = #interest_value;
             let #count: ::core::primitive::usize = #count_value;
             let mut #index: ::core::primitive::usize = 0;
             while #index < #count {
                 let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
-                if let ::core::option::Option::Some(_) = #fd {
-                    #krate::__private::keep_first(&mut #first_error, Self::#attach(self, #index, #ops));
+                if let ::core::option::Option::Some(#fd) = #fd {
+                    #krate::__private::keep_first(
+                        &mut #first_error,
+                        match #krate::__private::element_tag(#base, #index) {
+                            ::core::result::Result::Ok(#tag_value) => {
+                                #krate::__private::add(#ops, #fd, #tag_value, #interest)
+                            }
+                            ::core::result::Result::Err(#tag_value) => {
+                                ::core::result::Result::Err(#tag_value)
+                            }
+                        },
+                    );
                 }
                 #index += 1;
             }
@@ -259,18 +271,19 @@ fn collection_methods(
 
 /// `sync_registrations`: every source's registration brought in line with
 /// its `when`, in one pass over the sources (and the elements of each
-/// collection).
+/// collection). A source's interest is read only when it is attached, as
+/// `init` reads it only when `when` holds.
 fn sync_registrations(vis: &Visibility, plan: &Plan) -> TokenStream {
     let krate = &plan.krate;
-    let (ops, fd, interest, index, count, first_error, wanted, tag) = (
+    let (ops, fd, index, count, first_error, wanted, tag, registered) = (
         local("ops"),
         local("fd"),
-        local("interest"),
         local("index"),
         local("count"),
         local("first_error"),
         local("wanted"),
         local("tag"),
+        local("registered"),
     );
     let steps = plan.watches.iter().map(|watch| {
         let interest_value = fd::interest(watch, krate);
@@ -287,38 +300,52 @@ fn sync_registrations(vis: &Visibility, plan: &Plan) -> TokenStream {
             None => quote!(true),
         };
         let base = Literal::u32_suffixed(watch.base);
+        // One fd with its tag: attach or detach it as `when` says.
+        let sync_one = |tag: &TokenStream| {
+            quote! {
+                let #registered = #krate::__private::is_registered(#ops, #fd, #tag);
+                if #wanted && !#registered {
+                    #krate::__private::keep_first(
+                        &mut #first_error,
+                        #krate::__private::add(#ops, #fd, #tag, #interest_value),
+                    );
+                } else if !#wanted && #registered {
+                    #krate::__private::keep_first(&mut #first_error, #krate::__private::remove(#ops, #fd));
+                }
+            }
+        };
         let body = match fd::collection(watch) {
             None => {
                 let raw_fd = fd::scalar_fd(watch, krate);
+                let sync_fd = sync_one(&quote!(#base));
                 quote! {
                     let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #raw_fd;
                     if let ::core::option::Option::Some(#fd) = #fd {
-                        #krate::__private::keep_first(
-                            &mut #first_error,
-                            #krate::__private::sync(#ops, #fd, #base, #interest, #wanted),
-                        );
+                        #sync_fd
                     }
                 }
             }
             Some(collection) => {
                 let element_fd = fd::element_fd(watch, &quote!(#index), krate);
                 let count_value = fd::element_count(&collection, krate);
+                let sync_fd = sync_one(&quote!(#tag));
                 quote! {
                     let #count: ::core::primitive::usize = #count_value;
                     let mut #index: ::core::primitive::usize = 0;
                     while #index < #count {
                         let #fd: ::core::option::Option<::std::os::unix::io::RawFd> = #element_fd;
                         if let ::core::option::Option::Some(#fd) = #fd {
-                            let #tag = #krate::__private::element_tag(#base, #index);
-                            #krate::__private::keep_first(
-                                &mut #first_error,
-                                match #tag {
-                                    ::core::result::Result::Ok(#tag) => {
-                                        #krate::__private::sync(#ops, #fd, #tag, #interest, #wanted)
-                                    }
-                                    ::core::result::Result::Err(#tag) => ::core::result::Result::Err(#tag),
-                                },
-                            );
+                            match #krate::__private::element_tag(#base, #index) {
+                                ::core::result::Result::Ok(#tag) => {
+                                    #sync_fd
+                                }
+                                ::core::result::Result::Err(#tag) => {
+                                    #krate::__private::keep_first(
+                                        &mut #first_error,
+                                        ::core::result::Result::Err(#tag),
+                                    );
+                                }
+                            }
                         }
                         #index += 1;
                     }
@@ -328,7 +355,6 @@ fn sync_registrations(vis: &Visibility, plan: &Plan) -> TokenStream {
         quote! {
             {
                 let #wanted: ::core::primitive::bool = #wanted_value;
-                let #interest = #interest_value;
                 #body
             }
         }

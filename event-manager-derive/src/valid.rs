@@ -366,11 +366,14 @@ fn names_struct(ty: &Type, ident: &Ident) -> bool {
     }
 }
 
-/// The struct's parameters that `for = Type<...>` names as they are
-/// (`I` in `Serial<EventFdTrigger, I>` for `struct Serial<T, I>`): they
-/// stay parameters of the impl, with the bounds the struct gives them.
-/// A `for` that fixes none of them is a mistake: it would be the struct
-/// with its generics, which is what leaving `for` out gives.
+/// The struct's parameters that `for = Type<...>` writes as they are, in
+/// their own place (`I` in `Serial<EventFdTrigger, I>` for `struct
+/// Serial<T, I>`): they stay parameters of the impl. The impl's
+/// where-clause carries every bound the struct gives its parameters (its
+/// own and its where-clause's), with the arguments `for` fixes put in for
+/// the parameters they fix (`T: Trigger` becomes `EventFdTrigger:
+/// Trigger`). A `for` that fixes none of them is a mistake: it would be
+/// the struct with its generics, which is what leaving `for` out gives.
 fn free_parameters(
     instance: &Type,
     generics: &Generics,
@@ -388,8 +391,29 @@ fn free_parameters(
         },
         _ => Vec::new(),
     };
-    let named = |param: &GenericParam| {
-        arguments.iter().any(|argument| match (param, argument) {
+    // Lifetimes come first in both lists, then types and constants, in
+    // the order the struct declares them.
+    let lifetime_arguments = arguments
+        .iter()
+        .filter(|argument| matches!(argument, GenericArgument::Lifetime(_)));
+    let other_arguments = arguments
+        .iter()
+        .filter(|argument| !matches!(argument, GenericArgument::Lifetime(_)));
+    let lifetime_params = generics
+        .params
+        .iter()
+        .filter(|param| matches!(param, GenericParam::Lifetime(_)));
+    let other_params = generics
+        .params
+        .iter()
+        .filter(|param| !matches!(param, GenericParam::Lifetime(_)));
+    let mut substitute = Substitute::default();
+    let mut free = Generics::default();
+    let pairs = lifetime_params
+        .zip(lifetime_arguments)
+        .chain(other_params.zip(other_arguments));
+    for (param, argument) in pairs {
+        let is_itself = match (param, *argument) {
             (GenericParam::Lifetime(param), GenericArgument::Lifetime(lifetime)) => {
                 param.lifetime == *lifetime
             }
@@ -403,26 +427,69 @@ fn free_parameters(
                 path.qself.is_none() && path.path.is_ident(&param.ident)
             }
             _ => false,
-        })
-    };
-    let mut free = Generics::default();
-    for param in generics.params.iter().filter(|param| named(param)) {
-        let mut param = param.clone();
-        // A default (`T = Unix`) belongs to the struct, not to an impl.
-        match &mut param {
-            GenericParam::Type(param) => {
-                param.attrs.clear();
-                param.eq_token = None;
-                param.default = None;
+        };
+        if is_itself {
+            let mut param = param.clone();
+            // Bounds go to the where-clause below; a default (`T = Unix`)
+            // belongs to the struct, not to an impl.
+            match &mut param {
+                GenericParam::Type(param) => {
+                    param.attrs.clear();
+                    param.colon_token = None;
+                    param.bounds.clear();
+                    param.eq_token = None;
+                    param.default = None;
+                }
+                GenericParam::Const(param) => {
+                    param.attrs.clear();
+                    param.eq_token = None;
+                    param.default = None;
+                }
+                GenericParam::Lifetime(param) => {
+                    param.attrs.clear();
+                    param.colon_token = None;
+                    param.bounds.clear();
+                }
             }
-            GenericParam::Const(param) => {
-                param.attrs.clear();
-                param.eq_token = None;
-                param.default = None;
-            }
-            GenericParam::Lifetime(param) => param.attrs.clear(),
+            free.params.push(param);
+            continue;
         }
-        free.params.push(param);
+        // Another parameter of the struct's in this one's place would
+        // leave it undeclared in the impl.
+        let misplaced = match *argument {
+            GenericArgument::Type(Type::Path(path)) if path.qself.is_none() => path
+                .path
+                .get_ident()
+                .filter(|name| {
+                    generics.params.iter().any(|other| match other {
+                        GenericParam::Type(other) => other.ident == **name,
+                        GenericParam::Const(other) => other.ident == **name,
+                        GenericParam::Lifetime(_) => false,
+                    })
+                })
+                .cloned(),
+            _ => None,
+        };
+        if let Some(name) = misplaced {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!(
+                    "`{name}` is a parameter of `{ident}` written in another parameter's place: \
+                     in `for`, a parameter left free stays in its own place, and the others \
+                     are given concrete types"
+                ),
+            ));
+            continue;
+        }
+        match (param, *argument) {
+            (GenericParam::Lifetime(param), GenericArgument::Lifetime(lifetime)) => substitute
+                .lifetimes
+                .push((param.lifetime.clone(), lifetime.clone())),
+            (GenericParam::Type(param), GenericArgument::Type(ty)) => {
+                substitute.types.push((param.ident.clone(), ty.clone()));
+            }
+            _ => {}
+        }
     }
     if !generics.params.is_empty() && free.params.len() == generics.params.len() {
         errors.push(syn::Error::new_spanned(
@@ -433,37 +500,59 @@ fn free_parameters(
             ),
         ));
     }
-    // The struct's where-clause predicates on the free parameters.
-    if let Some(where_clause) = &generics.where_clause {
-        let free_names: Vec<String> = free
-            .params
-            .iter()
-            .map(|param| match param {
-                GenericParam::Type(param) => param.ident.to_string(),
-                GenericParam::Const(param) => param.ident.to_string(),
-                GenericParam::Lifetime(param) => param.lifetime.to_string(),
-            })
-            .collect();
-        for predicate in &where_clause.predicates {
-            let on_free = match predicate {
-                WherePredicate::Type(predicate) => match &predicate.bounded_ty {
-                    Type::Path(path) => path
-                        .path
-                        .get_ident()
-                        .is_some_and(|name| free_names.contains(&name.to_string())),
-                    _ => false,
-                },
-                WherePredicate::Lifetime(predicate) => {
-                    free_names.contains(&predicate.lifetime.to_string())
-                }
-                _ => false,
-            };
-            if on_free {
-                free.make_where_clause().predicates.push(predicate.clone());
+    let mut predicates: Vec<WherePredicate> = Vec::new();
+    for param in &generics.params {
+        match param {
+            GenericParam::Type(param) if !param.bounds.is_empty() => {
+                let name = &param.ident;
+                let bounds = &param.bounds;
+                predicates.push(syn::parse_quote!(#name: #bounds));
             }
+            GenericParam::Lifetime(param) if !param.bounds.is_empty() => {
+                let name = &param.lifetime;
+                let bounds = &param.bounds;
+                predicates.push(syn::parse_quote!(#name: #bounds));
+            }
+            _ => {}
         }
     }
+    if let Some(where_clause) = &generics.where_clause {
+        predicates.extend(where_clause.predicates.iter().cloned());
+    }
+    for mut predicate in predicates {
+        syn::visit_mut::VisitMut::visit_where_predicate_mut(&mut substitute, &mut predicate);
+        free.make_where_clause().predicates.push(predicate);
+    }
     free
+}
+
+/// Puts the arguments `for` fixes in for their parameters.
+#[derive(Default)]
+struct Substitute {
+    types: Vec<(Ident, Type)>,
+    lifetimes: Vec<(syn::Lifetime, syn::Lifetime)>,
+}
+
+impl syn::visit_mut::VisitMut for Substitute {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::Path(path) = ty {
+            if path.qself.is_none() {
+                if let Some(name) = path.path.get_ident() {
+                    if let Some((_, fixed)) = self.types.iter().find(|(param, _)| param == name) {
+                        *ty = fixed.clone();
+                        return;
+                    }
+                }
+            }
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+
+    fn visit_lifetime_mut(&mut self, lifetime: &mut syn::Lifetime) {
+        if let Some((_, fixed)) = self.lifetimes.iter().find(|(param, _)| param == lifetime) {
+            *lifetime = fixed.clone();
+        }
+    }
 }
 
 /// The enum of `sources = Name`: a variant per watch, in UpperCamelCase

@@ -220,7 +220,12 @@ impl<'a> EventOps<'a> {
     /// [`Error::Epoll`](crate::Error::Epoll) for an fd epoll cannot watch:
     /// a negative fd (`EBADF`, refused before the kernel is asked) and what
     /// the kernel refuses, a closed fd (`EBADF`), a regular file (`EPERM`),
-    /// a flag combination it does not accept (`EINVAL`).
+    /// a flag combination it does not accept (`EINVAL`). A subscriber made
+    /// with the derive (see "Data tags" in its reference) gets
+    /// [`Error::DataReserved`](crate::Error::DataReserved) for data of 2^31
+    /// or more, and [`Error::NoFallback`](crate::Error::NoFallback) for any
+    /// data when it has no `fallback` method to receive the events;
+    /// subscribers written by hand may use every data value.
     ///
     /// When the set contains `IN` (and not `EXCLUSIVE`), the manager also
     /// asks for `READ_HANG_UP`, so a reader sees the peer's shutdown
@@ -279,6 +284,12 @@ impl<'a> EventOps<'a> {
     }
 
     /// Replaces the event set and data of an fd this subscriber added.
+    ///
+    /// Fails with [`Error::FdNotRegistered`](crate::Error::FdNotRegistered)
+    /// if this subscriber did not add the fd, with
+    /// [`Error::Epoll`](crate::Error::Epoll) if the kernel refuses, and, for
+    /// a derived subscriber, as [`add`](Self::add) does for its data
+    /// (`DataReserved`, `NoFallback`).
     ///
     /// ```
     /// use event_manager::{EventManager, EventOps, EventSet, Events, MutEventSubscriber, SubscriberOps};

@@ -219,8 +219,15 @@ collection_hint! {
     [T, const N: usize] [T; N];
     [T] [T];
     [T] Box<[T]>;
+    [T] Box<Vec<T>>;
     [T] Arc<[T]>;
     [T] Arc<Vec<T>>;
+    [T] Rc<[T]>;
+    [T] Rc<Vec<T>>;
+    ['a, T] &'a Vec<T>;
+    ['a, T] &'a VecDeque<T>;
+    ['a, T] &'a [T];
+    ['a, T, const N: usize] &'a [T; N];
 }
 #[derive(Default)]
 pub struct SuggestIndex;

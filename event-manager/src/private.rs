@@ -100,22 +100,11 @@ pub fn check_index(index: usize) -> Result<(), Error> {
     }
 }
 
-/// What the generated `sync_registrations` does for one fd: registers it
-/// when `wanted` and this subscriber has not registered it with `data`,
-/// deregisters it when not `wanted` and it has.
+/// Whether this subscriber registered `fd` with `data` (paused or not),
+/// for the generated `sync_registrations`.
 #[inline]
-pub fn sync(
-    ops: &mut crate::EventOps<'_>,
-    fd: std::os::unix::io::RawFd,
-    data: u32,
-    interest: crate::EventSet,
-    wanted: bool,
-) -> Result<(), Error> {
-    match (wanted, ops.is_registered_with(fd, data)) {
-        (true, false) => add(ops, fd, data, interest),
-        (false, true) => remove(ops, fd),
-        _ => Ok(()),
-    }
+pub fn is_registered(ops: &crate::EventOps<'_>, fd: std::os::unix::io::RawFd, data: u32) -> bool {
+    ops.is_registered_with(fd, data)
 }
 
 /// Keeps the first error of a series of operations that go on past
@@ -459,6 +448,8 @@ pub mod error_params {
     pub struct Shown;
     /// `error: E`, the handler's own error type.
     pub struct Owned;
+    /// Any error type, for a handler that returns `()`.
+    pub struct Any;
 }
 
 /// A method that can be `handler_error` for a handler that returns
@@ -468,7 +459,7 @@ pub mod error_params {
 /// has no error, and any method fits it; `call` gets the handler's whole
 /// result and calls the method on an `Err` only.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be the `handler_error` method of a handler that returns `{Output}`",
+    message = "`{Self}` cannot be the `handler_error` method",
     label = "this method's parameters or return type do not fit `handler_error`",
     note = "`handler_error` takes `&mut self` (`&self` for `EventSubscriber`), \
             `source: &'static str`, `index: usize`, then the error, as `&dyn Display` or as the \
@@ -487,7 +478,29 @@ pub trait HandlerError<Output, Receiver, Params> {
     );
 }
 
-impl<Receiver, Method> HandlerError<(), Receiver, ()> for Method {
+// A handler that returns `()` has no error to pass on, but the method
+// must still have the shape of a `handler_error` (the error's type is
+// free: it is never called).
+impl<Receiver, E, Method> HandlerError<(), Receiver, (error_params::Any, E)> for Method
+where
+    Method: FnOnce(Receiver, &'static str, usize, E),
+{
+    #[inline(always)]
+    fn call(
+        self,
+        _receiver: Receiver,
+        _source: &'static str,
+        _index: usize,
+        _output: (),
+        _ops: &mut crate::EventOps<'_>,
+    ) {
+    }
+}
+
+impl<Receiver, E, Method> HandlerError<(), Receiver, (error_params::Any, E, params::Ops)> for Method
+where
+    Method: for<'o, 'm> FnOnce(Receiver, &'static str, usize, E, &'o mut crate::EventOps<'m>),
+{
     #[inline(always)]
     fn call(
         self,

@@ -29,4 +29,14 @@ impl Device {
     fn on_console(&mut self) {}
 }
 
+#[derive(MutEventSubscriber)]
+#[event(fd = queues, handler = on_queue)] // a borrowed `Vec` of fds named as one fd
+struct Borrowed<'a> {
+    queues: &'a Vec<EventFd>,
+}
+
+impl Borrowed<'_> {
+    fn on_queue(&mut self) {}
+}
+
 fn main() {}

@@ -27,4 +27,18 @@ impl Setup {
     fn on_init_error(&mut self, _source: &'static str, _error: Error, _index: usize) {}
 }
 
+#[derive(MutEventSubscriber)]
+#[subscriber(handler_error = on_error)] // not a `handler_error`, even if no handler returns an error
+#[event(fd = kick)]
+struct Quiet {
+    kick: EventFd,
+}
+
+impl Quiet {
+    fn on_kick(&mut self) {}
+    fn on_error(&self, _code: u32) -> String {
+        String::new()
+    }
+}
+
 fn main() {}
