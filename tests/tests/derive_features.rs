@@ -3,10 +3,14 @@
 //! event's source (every form of it); `handler_error` taking the
 //! handlers' own error type (also beside handlers that return `()`), or
 //! `&dyn Display`, with and without `ops`; `init_error` taking the
-//! element's index; `for` with a free parameter; `vis`; `name` giving the
-//! sources enum's variant and the handler; and `sync_registrations` on a
-//! collection with a `None` element, an element detached by hand, a
-//! `when` that flips, and failures it goes on past.
+//! element's index; `for` with a free parameter, and with the struct's
+//! where-clause and no `bound`; `vis`; `name` giving the sources enum's
+//! variant and the handler; `sync_registrations` on a collection with a
+//! `None` element, an element detached by hand, a `when` that flips, and
+//! failures it goes on past; a subscriber written by hand around a derived
+//! one, whose hand adds need the derived one's `fallback`; and
+//! `handler_error` taking `&dyn Display` beside handlers that all return
+//! `()`.
 
 use std::fs::File;
 use std::io::{self, ErrorKind, Read, Write};
@@ -1122,4 +1126,316 @@ fn sync_registrations_goes_on_past_failures_and_returns_the_first() {
         );
     });
     assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+}
+
+// ---------------------------------------------------------------------
+// 8. A subscriber written by hand around a derived one.
+
+/// Derived, without `fallback`.
+#[derive(MutEventSubscriber)]
+#[event(fd = kick)]
+struct Plain {
+    kick: EventFd,
+    kicks: u64,
+}
+
+impl Plain {
+    fn new() -> Self {
+        Plain {
+            kick: eventfd(),
+            kicks: 0,
+        }
+    }
+
+    fn on_kick(&mut self) {
+        self.kicks += self.kick.read().unwrap();
+    }
+}
+
+/// Derived, with a `fallback`, which the wrapper below never calls: it
+/// takes the events of its own fds first.
+#[derive(MutEventSubscriber)]
+#[subscriber(fallback = on_hand)]
+#[event(fd = kick)]
+struct Falling {
+    kick: EventFd,
+    kicks: u64,
+    hand_events: Vec<u32>,
+}
+
+impl Falling {
+    fn new() -> Self {
+        Falling {
+            kick: eventfd(),
+            kicks: 0,
+            hand_events: Vec::new(),
+        }
+    }
+
+    fn on_kick(&mut self) {
+        self.kicks += self.kick.read().unwrap();
+    }
+
+    fn on_hand(&mut self, events: Events, _ops: &mut EventOps) {
+        self.hand_events.push(events.data());
+    }
+}
+
+/// Gives the kicks a wrapper reads from the derived subscriber it wraps.
+trait Kicked {
+    fn kicks(&self) -> u64;
+    fn kick(&self) -> &EventFd;
+}
+
+impl Kicked for Plain {
+    fn kicks(&self) -> u64 {
+        self.kicks
+    }
+    fn kick(&self) -> &EventFd {
+        &self.kick
+    }
+}
+
+impl Kicked for Falling {
+    fn kicks(&self) -> u64 {
+        self.kicks
+    }
+    fn kick(&self) -> &EventFd {
+        &self.kick
+    }
+}
+
+/// Written by hand: one `EventOps` serves both, so `inner`'s `init` marks
+/// the pair as derived, and the hand add that follows is checked as a
+/// derived subscriber's.
+struct Outer<I> {
+    inner: I,
+    extra: EventFd,
+    added: Option<event_manager::Result<()>>,
+    extra_events: Vec<u32>,
+}
+
+/// The data `Outer` registers `extra` with.
+const EXTRA_DATA: u32 = 1;
+
+impl<I> Outer<I> {
+    fn new(inner: I) -> Self {
+        Outer {
+            inner,
+            extra: eventfd(),
+            added: None,
+            extra_events: Vec::new(),
+        }
+    }
+}
+
+impl<I: MutEventSubscriber> MutEventSubscriber for Outer<I> {
+    fn init(&mut self, ops: &mut EventOps) {
+        self.inner.init(ops);
+        self.added = Some(ops.add(Events::with_data(&self.extra, EXTRA_DATA, EventSet::IN)));
+    }
+
+    fn process(&mut self, events: Events, ops: &mut EventOps) {
+        if events.data() < 1 << 31 {
+            self.extra.read().unwrap();
+            self.extra_events.push(events.data());
+        } else {
+            self.inner.process(events, ops);
+        }
+    }
+}
+
+/// Adds `Outer::new(inner)` to a manager, checks what its hand add of
+/// `extra` returned, writes both `inner`'s kick and `extra`, and runs: the
+/// kick reaches `inner`'s handler, and `extra` is reported to `Outer`
+/// alone, if its add went through. Gives the subscriber back.
+fn run_outer<I: MutEventSubscriber + Kicked>(
+    inner: I,
+    hand_add: event_manager::Result<()>,
+) -> Outer<I> {
+    let mut manager = EventManager::new().unwrap();
+    let id = manager.add_subscriber(Outer::new(inner));
+    let outer = manager.subscriber_mut(id).unwrap();
+    assert_eq!(outer.added, Some(hand_add));
+    outer.inner.kick().write(2).unwrap();
+    outer.extra.write(1).unwrap();
+    let extra_events: &[u32] = match hand_add {
+        Ok(()) => &[EXTRA_DATA],
+        Err(_) => &[],
+    };
+    assert_eq!(
+        manager.run_with_timeout(1000).unwrap(),
+        1 + extra_events.len()
+    );
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+    let outer = manager.subscriber_mut(id).unwrap();
+    assert_eq!(outer.inner.kicks(), 2);
+    assert_eq!(outer.extra_events, extra_events);
+
+    // A refused add registered nothing.
+    let extra = outer.extra.as_raw_fd();
+    let removed = manager
+        .event_ops(id)
+        .unwrap()
+        .remove(Events::empty_raw(extra));
+    let registered = if hand_add.is_ok() {
+        Ok(())
+    } else {
+        Err(Error::FdNotRegistered)
+    };
+    assert_eq!(removed, registered);
+    manager.remove_subscriber(id).unwrap()
+}
+
+#[test]
+fn a_wrapper_adds_by_hand_only_around_a_derived_subscriber_with_a_fallback() {
+    // Without a `fallback` in `inner`, the wrapper's add is refused, as
+    // `inner`'s own would be: the events of `extra` would reach no method
+    // of `inner` were they forwarded.
+    run_outer(Plain::new(), Err(Error::NoFallback));
+
+    // With one, the add works, and the wrapper's `process` takes the
+    // events of `extra` (data below 2^31) before `inner` sees them.
+    let outer = run_outer(Falling::new(), Ok(()));
+    assert_eq!(outer.inner.hand_events, []);
+}
+
+// ---------------------------------------------------------------------
+// 9. `for` with the struct's where-clause and no `bound`.
+
+/// The bounds are in the struct's where-clause, on the free parameter
+/// (one of them on its associated type) and on the fixed one: with no
+/// `bound`, the impl for `Bounded<EventFd, I>` has to carry them all to
+/// be well-formed and to read `input`'s fd.
+#[derive(MutEventSubscriber)]
+#[subscriber(for = Bounded<EventFd, I>)]
+#[event(fd = input)]
+struct Bounded<T, I>
+where
+    I: Read + AsRawFd + IntoIterator,
+    I::Item: Clone,
+    T: Trigger,
+{
+    interrupt: T,
+    input: I,
+    received: Vec<u8>,
+}
+
+impl<I> Bounded<EventFd, I>
+where
+    I: Read + AsRawFd + IntoIterator,
+    I::Item: Clone,
+{
+    fn new(input: I) -> Self {
+        Bounded {
+            interrupt: eventfd(),
+            input,
+            received: Vec::new(),
+        }
+    }
+
+    fn on_input(&mut self) {
+        let mut buffer = [0; 64];
+        let read = self.input.read(&mut buffer).unwrap();
+        self.received.extend_from_slice(&buffer[..read]);
+        self.interrupt.trigger();
+    }
+}
+
+/// A socket read as a stream, or taken whole as the bytes it holds.
+struct Bytes(UnixStream);
+
+impl Read for Bytes {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buffer)
+    }
+}
+
+impl AsRawFd for Bytes {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+impl IntoIterator for Bytes {
+    type Item = u8;
+    type IntoIter = std::vec::IntoIter<u8>;
+
+    fn into_iter(mut self) -> Self::IntoIter {
+        let mut bytes = Vec::new();
+        self.0.set_nonblocking(true).unwrap();
+        let _ = self.0.read_to_end(&mut bytes);
+        bytes.into_iter()
+    }
+}
+
+#[test]
+fn for_carries_the_structs_where_clause_without_bound() {
+    let (input, mut peer) = UnixStream::pair().unwrap();
+    let mut manager: EventManager<Bounded<EventFd, Bytes>> = EventManager::new().unwrap();
+    let id = manager.add_subscriber(Bounded::new(Bytes(input)));
+    peer.write_all(b"ls\n").unwrap();
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    let serial = manager.subscriber_mut(id).unwrap();
+    assert_eq!(serial.received, b"ls\n");
+    assert_eq!(serial.interrupt.read().unwrap(), 1);
+
+    // `IntoIterator`, which only the where-clause asks for, works too.
+    peer.write_all(b"rest").unwrap();
+    let serial = manager.remove_subscriber(id).unwrap();
+    assert_eq!(serial.input.into_iter().collect::<Vec<u8>>(), b"rest");
+}
+
+// ---------------------------------------------------------------------
+// 10. `handler_error` taking `&dyn Display` beside handlers that all
+// return `()`.
+
+#[derive(MutEventSubscriber)]
+#[subscriber(handler_error = on_error)]
+#[event(fd = kick)]
+#[event(fd = workers[..], handler = on_worker)]
+struct Infallible {
+    kick: EventFd,
+    workers: Vec<EventFd>,
+    handled: Vec<(&'static str, usize)>,
+    errors: Vec<String>,
+}
+
+impl Infallible {
+    fn on_kick(&mut self) {
+        self.kick.read().unwrap();
+        self.handled.push(("kick", 0));
+    }
+
+    fn on_worker(&mut self, index: usize) {
+        self.workers[index].read().unwrap();
+        self.handled.push(("worker", index));
+    }
+
+    fn on_error(&mut self, source: &'static str, index: usize, error: &dyn std::fmt::Display) {
+        self.errors.push(format!("{source}[{index}]: {error}"));
+    }
+}
+
+#[test]
+fn handler_error_taking_a_displayed_error_beside_handlers_that_all_return_unit() {
+    let mut manager = EventManager::new().unwrap();
+    let id = manager.add_subscriber(Infallible {
+        kick: eventfd(),
+        workers: vec![eventfd(), eventfd()],
+        handled: Vec::new(),
+        errors: Vec::new(),
+    });
+    let infallible = manager.subscriber_mut(id).unwrap();
+    infallible.kick.write(1).unwrap();
+    for worker in &infallible.workers {
+        worker.write(1).unwrap();
+    }
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 3);
+    let infallible = manager.subscriber_mut(id).unwrap();
+    assert_eq!(
+        sorted(std::mem::take(&mut infallible.handled)),
+        [("kick", 0), ("worker", 0), ("worker", 1)]
+    );
+    assert_eq!(infallible.errors, Vec::<String>::new());
 }

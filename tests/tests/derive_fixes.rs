@@ -6,8 +6,13 @@
 //! constant, missing and expression indexes, and `Option`s that are
 //! `None`, as "no fd" (`Error::NoFd`); an index past the tag space
 //! (`Error::IndexTooLarge`) checked before the element; a user trait in
-//! scope that changes nothing; and `sync_registrations`, which brings
-//! every source in line with its `when`.
+//! scope that changes nothing (also for `when`s, a constant index, a
+//! `before` taking the sources enum and a `handler_error` taking the
+//! handlers' error type); and `sync_registrations`, which brings every
+//! source in line with its `when`, reads a source's `set` only when it
+//! attaches it, and returns, as `init` and `attach_all_`/`detach_all_`
+//! do, when the `when` of a collection reached through a lock takes the
+//! same lock.
 
 use std::io::{Read, Write};
 use std::os::unix::io::{AsRawFd, RawFd};
@@ -575,9 +580,11 @@ mod a_user_trait_in_scope {
     /// Methods named like those the derive's helpers have, for every type:
     /// generated code that called one of these names with method-call
     /// syntax would get this trait's instead (or an ambiguity error), and
-    /// read fd 0, no fd, or no element. Only its being in scope matters;
-    /// `is_some` takes `self` by value so that it is found before
-    /// `Option::is_some`, which takes `&self`.
+    /// read fd 0, no fd, no element, data 0, a registration that is not
+    /// there, or an error dropped. Only its being in scope matters; the
+    /// methods that take `self` by value (`is_some`, `data`, `index`, ...)
+    /// do so to be found before an inherent method that takes `&self`,
+    /// such as `Option::is_some` or `Events::data`.
     #[allow(dead_code, clippy::wrong_self_convention)]
     trait Sneaky {
         fn fd_of(&self) -> Option<i32> {
@@ -611,6 +618,52 @@ mod a_user_trait_in_scope {
         fn len(&self) -> usize {
             0
         }
+        fn read_fd<T: ?Sized>(self, _value: &T) -> Option<RawFd>
+        where
+            Self: Sized,
+        {
+            Some(0)
+        }
+        fn data(self) -> u32
+        where
+            Self: Sized,
+        {
+            0
+        }
+        fn index(self) -> usize
+        where
+            Self: Sized,
+        {
+            usize::MAX
+        }
+        fn name(self) -> &'static str
+        where
+            Self: Sized,
+        {
+            "sneaky"
+        }
+        fn is_registered(&self, _fd: RawFd, _data: u32) -> bool {
+            true
+        }
+        fn keep_first(&mut self, _result: event_manager::Result<()>) {}
+        fn add(&mut self, _events: Events) -> event_manager::Result<()> {
+            Ok(())
+        }
+        fn remove(&mut self, _events: Events) -> event_manager::Result<()> {
+            Ok(())
+        }
+        fn resolve(&self) -> Option<RawFd> {
+            Some(0)
+        }
+        fn unwrap(self) -> Self
+        where
+            Self: Sized,
+        {
+            self
+        }
+        fn as_raw_fd(&self) -> RawFd {
+            0
+        }
     }
 
     impl<T: ?Sized> Sneaky for T {}
@@ -624,7 +677,9 @@ mod a_user_trait_in_scope {
     }
 
     // The code of this module calls none of `Sneaky`'s method names
-    // either, so that only the generated code meets the trait.
+    // either (it writes `Events::data(&events)`), so that only the
+    // generated code meets the trait; but `unwrap`, on a `Result` or an
+    // `Option`, whose inherent `unwrap` comes before any trait's.
     #[derive(MutEventSubscriber)]
     #[event(fd = inner.tap)]
     #[event(fd = queues[..].eventfd, handler = on_queue)]
@@ -648,17 +703,17 @@ mod a_user_trait_in_scope {
 
         fn on_tap(&mut self, events: Events) {
             self.inner.tap.read().unwrap();
-            self.seen.push(("tap", 0, events.data()));
+            self.seen.push(("tap", 0, Events::data(&events)));
         }
 
         fn on_queue(&mut self, index: usize, events: Events) {
             self.queues[index].eventfd.read().unwrap();
-            self.seen.push(("queue", index, events.data()));
+            self.seen.push(("queue", index, Events::data(&events)));
         }
 
         fn on_maybe(&mut self, events: Events) {
             self.maybe.as_ref().unwrap().read().unwrap();
-            self.seen.push(("maybe", 0, events.data()));
+            self.seen.push(("maybe", 0, Events::data(&events)));
         }
 
         fn write_every_queue(&self) {
@@ -713,6 +768,184 @@ mod a_user_trait_in_scope {
             )),
             queue_events()
         );
+    }
+
+    /// Not `super::RX_INDEX` (0): an index other than the first, so that
+    /// an element looked up by a hijacked method cannot pass for it.
+    const RX_INDEX: usize = 1;
+
+    /// The other parts of the derive under the same trait: `when`s and
+    /// `sync_registrations`, a source at a constant index, a `before` that
+    /// takes the sources enum and a `handler_error` that takes the
+    /// handlers' own error type.
+    #[derive(MutEventSubscriber)]
+    #[subscriber(sources = SneakySource, before = check, handler_error = on_error)]
+    #[event(fd = activate_evt, when = !self.activated)]
+    #[event(fd = queue_evts[RX_INDEX], name = rx_queue, when = self.activated)]
+    #[event(fd = rings[..].eventfd, handler = on_ring, when = self.activated)]
+    struct SneakedNet {
+        activate_evt: EventFd,
+        activated: bool,
+        queue_evts: Vec<EventFd>,
+        rings: Vec<Ring>,
+        before: Vec<(SneakySource, u32)>,
+        seen: Vec<Seen>,
+        errors: Vec<(&'static str, usize, std::io::ErrorKind)>,
+    }
+
+    /// A handler's record: its name, the index and the event's data.
+    type Seen = (&'static str, usize, u32);
+
+    impl SneakedNet {
+        fn new() -> Self {
+            SneakedNet {
+                activate_evt: eventfd(),
+                activated: false,
+                queue_evts: vec![eventfd(), eventfd()],
+                rings: (0..3).map(|_| Ring { eventfd: eventfd() }).collect(),
+                before: Vec::new(),
+                seen: Vec::new(),
+                errors: Vec::new(),
+            }
+        }
+
+        fn check(&mut self, source: SneakySource, events: Events) -> bool {
+            self.before.push((source, Events::data(&events)));
+            true
+        }
+
+        fn on_activate_evt(&mut self, ops: &mut EventOps) -> std::io::Result<()> {
+            self.activate_evt.read()?;
+            self.activated = true;
+            self.sync_registrations(ops).map_err(std::io::Error::other)
+        }
+
+        fn on_rx_queue(&mut self, events: Events) -> std::io::Result<()> {
+            self.queue_evts[RX_INDEX].read()?;
+            self.seen.push(("rx", RX_INDEX, Events::data(&events)));
+            Ok(())
+        }
+
+        fn on_ring(&mut self, index: usize, events: Events) -> std::io::Result<()> {
+            self.rings[index].eventfd.read()?;
+            self.seen.push(("ring", index, Events::data(&events)));
+            if index == 2 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "ring 2 is full",
+                ));
+            }
+            Ok(())
+        }
+
+        fn on_error(&mut self, source: &'static str, index: usize, error: std::io::Error) {
+            self.errors.push((source, index, error.kind()));
+        }
+
+        /// Makes every queue (the one that is not a source too) and every
+        /// ring readable.
+        fn write_queues_and_rings(&self) {
+            for queue in &self.queue_evts {
+                queue.write(1).unwrap();
+            }
+            for ring in &self.rings {
+                ring.eventfd.write(1).unwrap();
+            }
+        }
+    }
+
+    fn take_before(
+        manager: &mut EventManager<SneakedNet>,
+        id: SubscriberId,
+    ) -> Vec<(SneakySource, u32)> {
+        let mut before = std::mem::take(&mut manager.subscriber_mut(id).unwrap().before);
+        before.sort_by_key(|&(_, data)| data);
+        before
+    }
+
+    /// What the queue and the rings are seen with once watched: the right
+    /// handler, index and tag.
+    fn runtime_events() -> (Vec<(SneakySource, u32)>, Vec<Seen>) {
+        let mut before = vec![(SneakySource::RxQueue, derived_tag(1))];
+        let mut seen = vec![("rx", RX_INDEX, derived_tag(1))];
+        for index in 0..3 {
+            let tag = derived_element_tag(2, index as u32);
+            before.push((SneakySource::Rings(index), tag));
+            seen.push(("ring", index, tag));
+        }
+        (before, seen)
+    }
+
+    #[test]
+    fn changes_nothing_for_sync_a_constant_index_before_or_handler_error() {
+        let mut manager = EventManager::new().unwrap();
+        let id = manager.add_subscriber(SneakedNet::new());
+        manager.subscriber_mut(id).unwrap().write_queues_and_rings();
+        assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "not activated");
+
+        manager
+            .subscriber_mut(id)
+            .unwrap()
+            .activate_evt
+            .write(1)
+            .unwrap();
+        assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+        assert_eq!(
+            take_before(&mut manager, id),
+            [(SneakySource::ActivateEvt, derived_tag(0))]
+        );
+        // The activation's sync attached `queue_evts[1]` (not
+        // `queue_evts[0]`, readable too) and the three rings.
+        assert_eq!(manager.run_with_timeout(1000).unwrap(), 4);
+        let (before, seen) = runtime_events();
+        assert_eq!(take_before(&mut manager, id), before);
+        let net = manager.subscriber_mut(id).unwrap();
+        assert_eq!(sorted(std::mem::take(&mut net.seen)), sorted(seen));
+        assert_eq!(
+            net.errors,
+            [("rings[..].eventfd", 2, std::io::ErrorKind::StorageFull)]
+        );
+        // And detached the activation eventfd.
+        net.activate_evt.write(1).unwrap();
+        assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+        manager
+            .subscriber_mut(id)
+            .unwrap()
+            .activate_evt
+            .read()
+            .unwrap();
+
+        // The enum's own methods, called by path.
+        assert_eq!(SneakySource::index(SneakySource::Rings(2)), 2);
+        assert_eq!(SneakySource::index(SneakySource::RxQueue), 0);
+        assert_eq!(SneakySource::name(SneakySource::RxQueue), "rx_queue");
+        assert_eq!(SneakySource::name(SneakySource::Rings(1)), "rings");
+
+        // A reset detaches the queue and the rings, and attaches the
+        // activation eventfd again.
+        with_ops(&mut manager, id, SneakedNet::new(), |net, ops| {
+            net.activated = false;
+            assert_eq!(net.sync_registrations(ops), Ok(()));
+            net.write_queues_and_rings();
+        });
+        assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "reset");
+        assert!(manager.subscriber_mut(id).unwrap().before.is_empty());
+
+        // Activated again, by hand: the queue and the rings, readable
+        // since the reset, are reported at once.
+        with_ops(&mut manager, id, SneakedNet::new(), |net, ops| {
+            net.activated = true;
+            assert_eq!(net.sync_registrations(ops), Ok(()));
+        });
+        assert_eq!(manager.run_with_timeout(1000).unwrap(), 4);
+        let (before, seen) = runtime_events();
+        assert_eq!(take_before(&mut manager, id), before);
+        let net = manager.subscriber_mut(id).unwrap();
+        assert_eq!(sorted(std::mem::take(&mut net.seen)), sorted(seen));
+        let full = ("rings[..].eventfd", 2, std::io::ErrorKind::StorageFull);
+        assert_eq!(net.errors, [full, full]);
+        net.activate_evt.write(1).unwrap();
+        assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
     }
 }
 
@@ -934,4 +1167,215 @@ fn sync_registrations_skips_a_source_holding_no_fd() {
         .write(1)
         .unwrap();
     assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "queues detached");
+}
+
+/// What decides the backend connection's interest: set up after the
+/// connection.
+struct Policy {
+    interest: EventSet,
+}
+
+impl Policy {
+    fn interest(&self) -> EventSet {
+        self.interest
+    }
+}
+
+/// The connection's fd is there from the start; its interest comes from a
+/// backend that is not, until it is set up. The `set` expression unwraps
+/// the backend: it may be read only while `when` holds.
+#[derive(MutEventSubscriber)]
+#[event(
+    fd = backend_fd,
+    when = self.backend.is_some(),
+    set = self.backend.as_ref().unwrap().interest()
+)]
+struct LateBackend {
+    backend_fd: UnixStream,
+    backend: Option<Policy>,
+    seen: Vec<EventSet>,
+}
+
+impl LateBackend {
+    fn new(backend_fd: UnixStream) -> Self {
+        backend_fd.set_nonblocking(true).unwrap();
+        LateBackend {
+            backend_fd,
+            backend: None,
+            seen: Vec::new(),
+        }
+    }
+
+    fn placeholder() -> Self {
+        LateBackend::new(UnixStream::pair().unwrap().0)
+    }
+
+    fn on_backend_fd(&mut self, events: Events) {
+        if events.event_set().contains(EventSet::IN) {
+            let mut buffer = [0; 64];
+            let _ = self.backend_fd.read(&mut buffer).unwrap();
+        }
+        self.seen.push(events.event_set());
+    }
+}
+
+#[test]
+fn sync_registrations_reads_set_only_for_a_source_it_attaches() {
+    let (backend_fd, mut peer) = UnixStream::pair().unwrap();
+    let mut manager = EventManager::new().unwrap();
+    // No backend: `when` does not hold, and `init` reads no interest.
+    let id = manager.add_subscriber(LateBackend::new(backend_fd));
+    peer.write_all(b"early").unwrap();
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "not watched");
+
+    with_ops(&mut manager, id, LateBackend::placeholder(), |late, ops| {
+        // The source holds an fd and its `when` does not hold: nothing to
+        // attach, so no interest to read (before the fix, every source's
+        // interest was read first, and this `unwrap` of `None` panicked).
+        assert_eq!(late.sync_registrations(ops), Ok(()));
+        late.backend = Some(Policy {
+            interest: EventSet::IN,
+        });
+        assert_eq!(late.sync_registrations(ops), Ok(()));
+    });
+    // Attached with the backend's interest: readable, reported as such...
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(
+        std::mem::take(&mut manager.subscriber_mut(id).unwrap().seen),
+        [EventSet::IN]
+    );
+    // ...and writable all along, which was not asked for.
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+
+    // The backend goes away: the registered source is detached, and its
+    // interest, which cannot be read now, is not.
+    with_ops(&mut manager, id, LateBackend::placeholder(), |late, ops| {
+        late.backend = None;
+        assert_eq!(late.sync_registrations(ops), Ok(()));
+        assert_eq!(late.sync_registrations(ops), Ok(()));
+    });
+    peer.write_all(b"late").unwrap();
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "detached");
+
+    // A backend that asks for `OUT` alone: the connection is reported
+    // writable, and not readable, though it is.
+    with_ops(&mut manager, id, LateBackend::placeholder(), |late, ops| {
+        late.backend = Some(Policy {
+            interest: EventSet::OUT,
+        });
+        assert_eq!(late.sync_registrations(ops), Ok(()));
+    });
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(manager.subscriber_mut(id).unwrap().seen, [EventSet::OUT]);
+}
+
+struct GatedConfig {
+    queues: Vec<Queue>,
+    active: bool,
+}
+
+/// The queues and the switch that says whether they are watched sit
+/// behind one `std` mutex: `when` takes the lock that the path of every
+/// element's fd takes too.
+#[derive(MutEventSubscriber)]
+#[event(
+    fd = config.lock().unwrap().queues[..].eventfd,
+    handler = on_queue,
+    when = self.config.lock().unwrap().active
+)]
+struct Gated {
+    config: Mutex<GatedConfig>,
+    seen: Vec<usize>,
+}
+
+impl Gated {
+    fn new(queues: usize, active: bool) -> Self {
+        Gated {
+            config: Mutex::new(GatedConfig {
+                queues: (0..queues).map(|_| Queue { eventfd: eventfd() }).collect(),
+                active,
+            }),
+            seen: Vec::new(),
+        }
+    }
+
+    fn set_active(&self, active: bool) {
+        self.config.lock().unwrap().active = active;
+    }
+
+    fn on_queue(&mut self, index: usize) {
+        self.config.lock().unwrap().queues[index]
+            .eventfd
+            .read()
+            .unwrap();
+        self.seen.push(index);
+    }
+
+    fn write_every_queue(&self) {
+        for queue in &self.config.lock().unwrap().queues {
+            queue.eventfd.write(1).unwrap();
+        }
+    }
+}
+
+fn take_gated_seen(manager: &mut EventManager<Gated>, id: SubscriberId) -> Vec<usize> {
+    sorted(std::mem::take(
+        &mut manager.subscriber_mut(id).unwrap().seen,
+    ))
+}
+
+#[test]
+fn init_sync_and_all_methods_return_when_when_takes_the_collections_lock() {
+    fails_instead_of_hanging(
+        "init, sync_registrations, attach_all_queues or detach_all_queues",
+        || {
+            let mut manager = EventManager::new().unwrap();
+            // `init` with `when` holding and not.
+            let idle = manager.add_subscriber(Gated::new(2, false));
+            let id = manager.add_subscriber(Gated::new(3, true));
+            manager.subscriber_mut(idle).unwrap().write_every_queue();
+            manager.subscriber_mut(id).unwrap().write_every_queue();
+            assert_eq!(manager.run_with_timeout(1000).unwrap(), 3);
+            assert_eq!(take_gated_seen(&mut manager, id), [0, 1, 2]);
+            assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "idle unwatched");
+
+            let placeholder = || Gated::new(0, false);
+            with_ops(&mut manager, id, placeholder(), |gated, ops| {
+                gated.set_active(false);
+                assert_eq!(gated.sync_registrations(ops), Ok(()));
+            });
+            manager.subscriber_mut(id).unwrap().write_every_queue();
+            assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "inactive");
+
+            with_ops(&mut manager, id, placeholder(), |gated, ops| {
+                gated.set_active(true);
+                assert_eq!(gated.sync_registrations(ops), Ok(()));
+                // Registered and active: the second sync leaves them be.
+                assert_eq!(gated.sync_registrations(ops), Ok(()));
+            });
+            assert_eq!(manager.run_with_timeout(1000).unwrap(), 3);
+            assert_eq!(take_gated_seen(&mut manager, id), [0, 1, 2]);
+
+            with_ops(&mut manager, id, placeholder(), |gated, ops| {
+                assert_eq!(gated.detach_all_queues(ops), Ok(()));
+            });
+            manager.subscriber_mut(id).unwrap().write_every_queue();
+            assert_eq!(manager.run_with_timeout(0).unwrap(), 0, "detached");
+            with_ops(&mut manager, id, placeholder(), |gated, ops| {
+                assert_eq!(gated.attach_all_queues(ops), Ok(()));
+            });
+            assert_eq!(manager.run_with_timeout(1000).unwrap(), 3);
+            assert_eq!(take_gated_seen(&mut manager, id), [0, 1, 2]);
+
+            // The idle one, activated: its queues, written before, are
+            // reported at once.
+            with_ops(&mut manager, idle, placeholder(), |gated, ops| {
+                gated.set_active(true);
+                assert_eq!(gated.sync_registrations(ops), Ok(()));
+            });
+            assert_eq!(manager.run_with_timeout(1000).unwrap(), 2);
+            assert_eq!(take_gated_seen(&mut manager, idle), [0, 1]);
+            assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+        },
+    );
 }
