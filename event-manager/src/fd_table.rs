@@ -14,6 +14,9 @@ use std::collections::TryReserveError;
 const PAGE_BITS: u32 = 7;
 const PAGE_LEN: usize = 1 << PAGE_BITS;
 
+/// The room for emptied pages' numbers kept between releases.
+const EMPTIED_KEPT: usize = 64;
+
 type Page<T> = Box<[T; PAGE_LEN]>;
 
 pub(crate) struct FdTable<T> {
@@ -23,6 +26,10 @@ pub(crate) struct FdTable<T> {
     in_use: Vec<u16>,
     /// Pages whose count went to 0 since the last `release_empty_pages`.
     emptied: Vec<usize>,
+    /// The directory holds more than twice the room its pages need, and
+    /// giving the rest back is left to the next page made (see
+    /// `release_emptied`).
+    shrink_pending: bool,
 }
 
 impl<T: Default> FdTable<T> {
@@ -31,6 +38,7 @@ impl<T: Default> FdTable<T> {
             pages: Vec::new(),
             in_use: Vec::new(),
             emptied: Vec::new(),
+            shrink_pending: false,
         }
     }
 
@@ -65,25 +73,37 @@ impl<T: Default> FdTable<T> {
         }
     }
 
+    /// Frees memory without allocating, as `run` calls it: the emptied
+    /// pages, the directory's tail past the last page left, and the
+    /// directory itself when no page is left. Shrinking a directory that
+    /// still holds pages would move it (a reallocation), so that is left
+    /// to the next page made, on the registration path, which allocates
+    /// anyway.
     #[cold]
     #[inline(never)]
     fn release_emptied(&mut self) {
-        for page in std::mem::take(&mut self.emptied) {
+        for &page in &self.emptied {
             if self.in_use.get(page) == Some(&0) {
                 if let Some(slot) = self.pages.get_mut(page) {
                     *slot = None;
                 }
             }
         }
+        self.emptied.clear();
+        if self.emptied.capacity() > EMPTIED_KEPT {
+            self.emptied = Vec::new();
+        }
         while self.pages.last().is_some_and(Option::is_none) {
             self.pages.pop();
             self.in_use.pop();
         }
-        if self.pages.capacity() > 2 * self.pages.len() {
-            self.pages.shrink_to_fit();
-            self.in_use.shrink_to_fit();
+        if self.pages.is_empty() {
+            self.pages = Vec::new();
+            self.in_use = Vec::new();
+            self.shrink_pending = false;
+        } else if self.pages.capacity() > 2 * self.pages.len() {
+            self.shrink_pending = true;
         }
-        self.emptied.shrink_to(16);
     }
 
     /// How many pages exist.
@@ -113,6 +133,9 @@ impl<T: Default> FdTable<T> {
     /// than aborting, when the allocator cannot provide the page.
     pub(crate) fn get_or_insert(&mut self, index: usize) -> Result<&mut T, TryReserveError> {
         let page_index = index >> PAGE_BITS;
+        if std::mem::take(&mut self.shrink_pending) {
+            self.shrink_directory(page_index + 1);
+        }
         if page_index >= self.pages.len() {
             let more = page_index + 1 - self.pages.len();
             self.pages.try_reserve(more)?;
@@ -125,6 +148,17 @@ impl<T: Default> FdTable<T> {
             vacant => vacant.insert(new_page()?),
         };
         Ok(&mut page[index & (PAGE_LEN - 1)])
+    }
+}
+
+impl<T> FdTable<T> {
+    /// Gives back the directory's room beyond what `len` pages (and the
+    /// pages it has) need.
+    #[cold]
+    fn shrink_directory(&mut self, len: usize) {
+        let keep = len.max(self.pages.len());
+        self.pages.shrink_to(keep);
+        self.in_use.shrink_to(keep);
     }
 }
 
@@ -169,5 +203,35 @@ mod tests {
             (Some(&1), Some(&2))
         );
         assert_eq!(table.pages.len(), 2);
+    }
+
+    #[test]
+    fn a_release_only_frees_and_the_next_page_made_shrinks_the_directory() {
+        let mut table = FdTable::<u32>::new();
+        table.get_or_insert(1).unwrap();
+        table.occupy(1);
+        table.get_or_insert(40 * PAGE_LEN).unwrap();
+        table.occupy(40 * PAGE_LEN);
+        let room = table.pages.capacity();
+        assert!(room >= 41);
+
+        table.vacate(40 * PAGE_LEN);
+        table.release_empty_pages();
+        // The high page is gone and the directory's tail with it, but the
+        // directory kept its room: shrinking it would reallocate.
+        assert_eq!(table.pages.len(), 1);
+        assert_eq!(table.pages.capacity(), room);
+        assert_eq!(table.get(40 * PAGE_LEN), None);
+
+        table.get_or_insert(2 * PAGE_LEN).unwrap();
+        assert_eq!(table.pages.len(), 3);
+        assert!(table.pages.capacity() < room, "{}", table.pages.capacity());
+
+        // With no page left, the directory goes entirely.
+        table.occupy(2 * PAGE_LEN);
+        table.vacate(2 * PAGE_LEN);
+        table.vacate(1);
+        table.release_empty_pages();
+        assert_eq!((table.pages.capacity(), table.in_use.capacity()), (0, 0));
     }
 }

@@ -165,3 +165,56 @@ fn dispatching_to_a_derived_subscriber_does_not_allocate() {
     assert_eq!(derived.hooks, 2 * 909);
     assert_eq!(derived.errors, 101);
 }
+
+/// An eventfd whose number is at least `low`: on a page of the manager's
+/// fd table far above the one small numbers share.
+fn ready_eventfd_at_or_above(low: i32) -> EventFd {
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    let fresh = ready_eventfd();
+    // SAFETY: `fresh` is open for the call; F_DUPFD_CLOEXEC passes no
+    // memory and returns a new fd (or -1), which is owned below.
+    let number = unsafe { libc::fcntl(fresh.as_raw_fd(), libc::F_DUPFD_CLOEXEC, low) };
+    assert!(
+        number >= low,
+        "F_DUPFD to {low}: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: `number` is a new fd that nothing else owns.
+    unsafe { EventFd::from_raw_fd(number) }
+}
+
+#[test]
+fn the_runs_after_a_high_fd_is_removed_do_not_allocate() {
+    let mut manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+    for _ in 0..4 {
+        manager.add_subscriber(Box::new(AlwaysReady {
+            fd: ready_eventfd(),
+            events: 0,
+        }));
+    }
+    // Its page is the table's last; removing it leaves a directory with
+    // more room than its pages need, which used to be shrunk (a
+    // reallocation) by the next run.
+    let high = manager.add_subscriber(Box::new(AlwaysReady {
+        fd: ready_eventfd_at_or_above(2048),
+        events: 0,
+    }));
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 5);
+    manager.remove_subscriber(high).unwrap();
+
+    let before = allocations();
+    let mut dispatched = 0;
+    for _ in 0..100 {
+        dispatched += manager.run_with_timeout(1000).unwrap();
+    }
+    let during = allocations() - before;
+    assert_eq!(dispatched, 400);
+    assert_eq!(during, 0, "run allocated {during} times");
+
+    // The next registration takes the room back, and still works.
+    manager.add_subscriber(Box::new(AlwaysReady {
+        fd: ready_eventfd(),
+        events: 0,
+    }));
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 5);
+}
