@@ -5,6 +5,7 @@
 //! A request is a boxed closure on an mpsc channel; an eventfd registered
 //! with the manager's epoll under a reserved key wakes the loop.
 
+use std::cell::Cell;
 use std::io;
 use std::os::unix::io::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
@@ -74,16 +75,28 @@ impl std::ops::Deref for Wakeup {
     }
 }
 
+/// The last number given to a thread by `this_thread`.
+static LAST_THREAD_NUMBER: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
-    /// Its address tells threads apart: distinct for every thread alive,
-    /// and taking it is one instruction (unlike `thread::current()`).
-    static THREAD_MARK: u8 = const { 0 };
+    /// This thread's number, 0 until `this_thread` first asks for it.
+    static THREAD_NUMBER: Cell<usize> = const { Cell::new(0) };
 }
 
-/// A number that no other live thread has, never 0.
-#[inline(always)]
+/// A number no other thread of the process ever had or will have, never
+/// 0: a mark left by a thread that has ended names nobody. (The address
+/// of a thread-local, used before, is handed to the next thread made
+/// after one ends.) Taken once per run, never per event.
+#[inline]
 fn this_thread() -> usize {
-    THREAD_MARK.with(|mark| mark as *const u8 as usize)
+    THREAD_NUMBER.with(|number| match number.get() {
+        0 => {
+            let fresh = LAST_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed) + 1;
+            number.set(fresh);
+            fresh
+        }
+        known => known,
+    })
 }
 
 impl<S> Inbox<S> {

@@ -264,7 +264,7 @@ impl<T: MutEventSubscriber> EventManager<T> {
     ) -> Result<usize> {
         // From here to the end of the batch, `call_blocking` on this
         // thread is refused. Set and cleared outside the dispatch loop: the
-        // loop has no register to spare for the mark's address.
+        // loop has no register to spare for the mark.
         #[cfg(feature = "remote_endpoint")]
         self.inbox.mark_running();
         if self.next_ready >= self.ready_len {
@@ -274,8 +274,16 @@ impl<T: MutEventSubscriber> EventManager<T> {
             self.registry.release_empty_pages();
             match wait(self.registry.epoll(), &mut self.ready_events) {
                 Ok(count) => self.ready_len = count,
-                Err(err) if err.raw_os_error() == Some(libc::EINTR) => return Ok(0),
-                Err(err) => return Err(Error::Epoll(Errno::from(err))),
+                Err(err) => {
+                    // The run ends here: so does the mark, or this thread
+                    // would be refused once another runs the manager.
+                    #[cfg(feature = "remote_endpoint")]
+                    self.inbox.clear_running();
+                    if err.raw_os_error() == Some(libc::EINTR) {
+                        return Ok(0);
+                    }
+                    return Err(Error::Epoll(Errno::from(err)));
+                }
             }
         }
 
@@ -433,12 +441,19 @@ impl<T: MutEventSubscriber> SubscriberOps for EventManager<T> {
         #[cfg(feature = "remote_endpoint")]
         let previous_mark = self.inbox.mark_holding();
         let initialised = panic::catch_unwind(AssertUnwindSafe(|| subscriber.init(&mut ops)));
-        #[cfg(feature = "remote_endpoint")]
-        self.inbox.restore_running(previous_mark);
         if let Err(panic) = initialised {
-            self.release_slot(slot);
+            // Dropped before the mark is put back: a `call_blocking` from
+            // its `Drop` is refused at once, as from `init`, instead of
+            // waiting for a run that cannot start. A panic of that drop is
+            // reported by the panic hook; the one passed on is `init`'s.
+            let subscriber = self.release_slot(slot);
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(subscriber)));
+            #[cfg(feature = "remote_endpoint")]
+            self.inbox.restore_running(previous_mark);
             panic::resume_unwind(panic);
         }
+        #[cfg(feature = "remote_endpoint")]
+        self.inbox.restore_running(previous_mark);
         SubscriberId {
             manager: self.manager_id,
             slot,
