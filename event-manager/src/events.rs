@@ -417,6 +417,11 @@ impl<'a> EventOps<'a> {
     /// that is not paused does nothing. See [`pause`](Self::pause) for an
     /// example.
     ///
+    /// Resuming registers the fd anew, so a `ONE_SHOT` registration whose
+    /// event already fired (which the kernel disarmed) comes back armed, as
+    /// after a [`modify`](Self::modify): pause and resume restore the
+    /// registration as it was made, not whether it has fired.
+    ///
     /// Fails with [`Error::FdNotRegistered`](crate::Error::FdNotRegistered)
     /// if this subscriber did not add `fd`, and with
     /// [`Error::Epoll`](crate::Error::Epoll) if the kernel refuses it

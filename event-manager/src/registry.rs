@@ -364,7 +364,7 @@ impl Registry {
     /// of it already in the batch being dispatched is dropped, as after a
     /// removal. Pausing a paused fd does nothing.
     pub(crate) fn pause(&mut self, owner: OwnerSlot, fd: RawFd) -> Result<()> {
-        self.owned_slot(owner, fd)?;
+        self.registered_slot(owner, fd)?;
         let index = fd as usize;
         if self.is_paused(index) {
             return Ok(());
@@ -385,7 +385,7 @@ impl Registry {
     /// had (or was given by `modify` while paused). Resuming an fd that is
     /// not paused does nothing.
     pub(crate) fn resume(&mut self, owner: OwnerSlot, fd: RawFd) -> Result<()> {
-        let slot = self.owned_slot(owner, fd)?;
+        let slot = self.registered_slot(owner, fd)?;
         if !self.is_paused(fd as usize) {
             return Ok(());
         }
@@ -404,7 +404,7 @@ impl Registry {
 
     /// Whether `owner` registered `fd` and paused it.
     pub(crate) fn is_paused_by(&self, owner: OwnerSlot, fd: RawFd) -> Result<bool> {
-        self.owned_slot(owner, fd)?;
+        self.registered_slot(owner, fd)?;
         Ok(self.is_paused(fd as usize))
     }
 
@@ -508,6 +508,16 @@ impl Registry {
             Some(slot) if slot.owner == owner => Ok(slot),
             _ => Err(Error::FdNotRegistered),
         }
+    }
+
+    /// `owned_slot` for the calls that only ever name registered fds
+    /// (pause, resume, is_paused): a negative number is one this
+    /// subscriber did not add, `FdNotRegistered`, not `EBADF`.
+    fn registered_slot(&self, owner: OwnerSlot, fd: RawFd) -> Result<&FdSlot> {
+        if fd < 0 {
+            return Err(Error::FdNotRegistered);
+        }
+        self.owned_slot(owner, fd)
     }
 
     /// The generations held for fd number `index`.

@@ -255,3 +255,51 @@ fn resuming_an_fd_whose_file_changed_while_paused_fails_and_leaves_it_paused() {
     ops.remove(Events::empty_raw(fd)).unwrap();
     assert_eq!(ops.is_paused(&fd), Err(Error::FdNotRegistered));
 }
+
+#[test]
+fn a_negative_fd_is_one_the_subscriber_did_not_add() {
+    let mut manager = EventManager::new().unwrap();
+    let id = manager.add_subscriber(limited(1));
+    let mut ops = manager.event_ops(id).unwrap();
+    // As `pause` documents it for any fd this subscriber did not add
+    // (these three said `Epoll(EBADF)` before).
+    assert_eq!(ops.pause(&-1), Err(Error::FdNotRegistered));
+    assert_eq!(ops.resume(&-1), Err(Error::FdNotRegistered));
+    assert_eq!(ops.is_paused(&-1), Err(Error::FdNotRegistered));
+}
+
+/// Registers its ready, never drained eventfd with `ONE_SHOT`.
+struct OneShot {
+    fd: EventFd,
+    events: u32,
+}
+
+impl MutEventSubscriber for OneShot {
+    fn init(&mut self, ops: &mut EventOps) {
+        ops.add(Events::new(&self.fd, EventSet::IN | EventSet::ONE_SHOT))
+            .unwrap();
+    }
+    fn process(&mut self, _events: Events, _ops: &mut EventOps) {
+        self.events += 1;
+    }
+}
+
+#[test]
+fn resume_re_arms_a_one_shot_registration_that_fired() {
+    let fd = EventFd::new(EFD_NONBLOCK).unwrap();
+    fd.write(1).unwrap();
+    let mut manager = EventManager::new().unwrap();
+    let id = manager.add_subscriber(OneShot { fd, events: 0 });
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 1);
+    // Fired: the kernel disarmed it, though the fd is still ready.
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+
+    let raw = manager.subscriber_mut(id).unwrap().fd.as_raw_fd();
+    let mut ops = manager.event_ops(id).unwrap();
+    ops.pause(&raw).unwrap();
+    ops.resume(&raw).unwrap();
+    // Registered as it was made: armed, and fires once more.
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 1);
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+    assert_eq!(manager.subscriber_mut(id).unwrap().events, 2);
+}
