@@ -1049,8 +1049,9 @@ fn sync_registrations_reattaches_only_the_element_detached_by_hand() {
         slots.detach_slots(2, ops).unwrap();
         slots.set_slots_interest(3, ops, EventSet::empty()).unwrap();
         // Slot 2 is attached again; slot 0 (registered) is left alone, or
-        // its attach would fail with `FdAlreadyRegistered`; slot 3 stays
-        // paused; slot 1 holds nothing.
+        // its attach would fail with `FdAlreadyRegistered`; slot 3 keeps
+        // the empty interest it was given (sync does not reset it); slot
+        // 1 holds nothing.
         assert_eq!(slots.sync_registrations(ops), Ok(()));
         // Slot 1 gets an fd after the sync: it is not watched.
         slots.slots[1] = new_event();
