@@ -60,6 +60,62 @@ impl Drop for StopSlot {
 /// manager.run_until_stopped().unwrap(); // blocked, no fd registered, until the stop
 /// other.join().unwrap();
 /// ```
+///
+/// # From a signal handler
+///
+/// A program that takes SIGTERM with a `sigaction` handler rather than
+/// through [`Signals`](crate::Signals) keeps the handle in a `static`, set
+/// before the handler is installed. A handler may only do what is
+/// async-signal-safe. `stop` is (see above), and so must be the way to
+/// the handle: a `Mutex` is not (the signal may arrive while its own
+/// thread holds the lock), and std makes no such promise for `OnceLock`.
+/// An `AtomicPtr` to a handle that is never freed is: one lock-free load.
+/// The signal is handled on one of the threads that do not block it. On
+/// the loop's thread it interrupts the wait, after which
+/// `run_until_stopped` finds the stop and returns; on another, `stop`
+/// wakes the wait.
+///
+/// ```
+/// use std::ptr;
+/// use std::sync::atomic::{AtomicPtr, Ordering};
+/// use std::thread;
+/// use event_manager::{EventManager, MutEventSubscriber, Signals, StopHandle};
+///
+/// /// Null until set; the handle it points to is never freed.
+/// static STOP: AtomicPtr<StopHandle> = AtomicPtr::new(ptr::null_mut());
+///
+/// extern "C" fn on_sigterm(_signal: libc::c_int) {
+///     // A handler leaves errno as it found it, for the code it interrupted.
+///     // SAFETY: __errno_location() is this thread's errno.
+///     let errno = unsafe { *libc::__errno_location() };
+///     let stop = STOP.load(Ordering::Acquire);
+///     if !stop.is_null() {
+///         // SAFETY: it came from Box::into_raw and is never freed. The
+///         // result is ignored: a handler must not panic.
+///         let _ = unsafe { &*stop }.stop();
+///     }
+///     // SAFETY: as above.
+///     unsafe { *libc::__errno_location() = errno };
+/// }
+///
+/// let mut manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+/// let stop = Box::new(manager.stop_handle().unwrap());
+/// STOP.store(Box::into_raw(stop), Ordering::Release);
+/// // SAFETY: `action` is a valid sigaction (no flags, an empty mask), and
+/// // the handler calls only async-signal-safe code.
+/// unsafe {
+///     let mut action: libc::sigaction = std::mem::zeroed();
+///     action.sa_sigaction = on_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t;
+///     libc::sigemptyset(&mut action.sa_mask);
+///     assert_eq!(libc::sigaction(libc::SIGTERM, &action, ptr::null_mut()), 0);
+/// }
+///
+/// // As `kill -TERM <pid>` would: the run returns whether the signal
+/// // comes before its wait or during it.
+/// let sender = thread::spawn(|| Signals::send_to_process(libc::SIGTERM));
+/// manager.run_until_stopped().unwrap();
+/// sender.join().unwrap().unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct StopHandle {
     state: Arc<StopState>,

@@ -87,16 +87,21 @@ thread_local! {
 /// 0: a mark left by a thread that has ended names nobody. (The address
 /// of a thread-local, used before, is handed to the next thread made
 /// after one ends.) Taken once per run, never per event.
-#[inline]
+#[inline(always)]
 fn this_thread() -> usize {
     THREAD_NUMBER.with(|number| match number.get() {
-        0 => {
-            let fresh = LAST_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed) + 1;
-            number.set(fresh);
-            fresh
-        }
+        0 => first_number(number),
         known => known,
     })
+}
+
+/// Draws the calling thread's number, once.
+#[cold]
+#[inline(never)]
+fn first_number(number: &Cell<usize>) -> usize {
+    let fresh = LAST_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed) + 1;
+    number.set(fresh);
+    fresh
 }
 
 impl<S> Inbox<S> {

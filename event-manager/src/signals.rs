@@ -68,6 +68,47 @@ use crate::{Error, Result};
 /// One `Signals` per signal: two signalfds of the same signal compete,
 /// and each record goes to whichever reads first.
 ///
+/// # Testing
+///
+/// "Create it in `main` before any thread" cannot be done in a `#[test]`:
+/// libtest runs each test on a thread it spawns, beside its own main
+/// thread and the threads of the other tests, and none of those blocks
+/// the signal. A signal sent to the process (by
+/// [`send_to_process`](Signals::send_to_process) or `kill`) goes to one of
+/// them, and for SIGTERM or SIGINT the whole test run ends. Two ways work:
+///
+/// - A test target without libtest. With `harness = false` the test file
+///   has a `main` of its own, which creates `Signals` first, as a program
+///   does. In `Cargo.toml`, for tests/signals.rs:
+///
+///   ```toml
+///   [[test]]
+///   name = "signals"
+///   harness = false
+///   ```
+///
+/// - In an ordinary test, send the signal to the test's own thread:
+///   `pthread_kill(pthread_self(), ...)`, or `raise`, which signals the
+///   calling thread. Only that thread may take it, and it blocks it, so it
+///   waits for the signalfd. Read it on the same thread (run the manager
+///   there), since a read sees only the process's signals and the reading
+///   thread's own.
+///
+/// ```
+/// use event_manager::Signals;
+///
+/// // In a #[test]: `new` blocks SIGTERM in the test's thread.
+/// let mut signals = Signals::new(&[libc::SIGTERM]).unwrap();
+/// // SAFETY: pthread_self() is the calling thread, which is alive.
+/// assert_eq!(unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGTERM) }, 0);
+/// let info = signals.read().unwrap().expect("pending for this thread");
+/// assert_eq!((info.signal, info.code), (libc::SIGTERM, libc::SI_TKILL));
+/// ```
+///
+/// A test that panics between the send and the read drops `Signals` with
+/// the signal still pending, which then takes its usual action: for
+/// SIGTERM, the test process ends before libtest can report the failure.
+///
 /// # Dropping
 ///
 /// Dropping a `Signals` closes the fd and unblocks, in the *dropping*

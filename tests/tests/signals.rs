@@ -12,11 +12,14 @@
 //! ends the process with that signal: also a failure).
 
 use std::os::unix::fs::MetadataExt;
+use std::ptr;
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use event_manager::{
     Error, EventManager, EventOps, EventSet, Events, MutEventSubscriber, SignalInfo, Signals,
-    SubscriberOps,
+    StopHandle, SubscriberOps,
 };
 use vmm_sys_util::signal::{block_signal, get_blocked_signals, unblock_signal, SIGRTMIN};
 
@@ -68,6 +71,10 @@ const CASES: &[(&str, fn())] = &[
     (
         "dispatch to a derived subscriber",
         dispatch_to_a_derived_subscriber,
+    ),
+    (
+        "a sigaction handler stops the loop through a StopHandle in a static",
+        a_sigaction_handler_stops_the_loop,
     ),
 ];
 
@@ -361,4 +368,137 @@ fn dispatch_to_a_derived_subscriber() {
         .iter()
         .all(|info| info.sender_pid == std::process::id()));
     assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+}
+
+/// The handle the SIGTERM handler stops; null outside the case below.
+static STOP: AtomicPtr<StopHandle> = AtomicPtr::new(ptr::null_mut());
+/// The thread the handler last ran on (0: not yet).
+static HANDLED_ON: AtomicI32 = AtomicI32::new(0);
+
+fn this_thread_id() -> i32 {
+    // SAFETY: gettid takes nothing and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// The handler of StopHandle's "From a signal handler" example, which
+/// also notes its thread.
+extern "C" fn stop_on_sigterm(_signal: libc::c_int) {
+    // SAFETY: this thread's errno, given back as it was.
+    let errno = unsafe { *libc::__errno_location() };
+    let stop = STOP.load(Ordering::Acquire);
+    if !stop.is_null() {
+        // SAFETY: from Box::into_raw, freed only after the handler is
+        // uninstalled.
+        let _ = unsafe { &*stop }.stop();
+    }
+    HANDLED_ON.store(this_thread_id(), Ordering::Release);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+fn set_sigterm_action(handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: `action` is a valid sigaction (no flags, an empty mask); the
+    // only handler given is `stop_on_sigterm`, which calls
+    // async-signal-safe code only.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler;
+        libc::sigemptyset(&mut action.sa_mask);
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(libc::SIGTERM, &action, &mut previous), 0);
+        previous.sa_sigaction
+    }
+}
+
+/// Blocks until the main thread (this test's loop thread) sleeps, which
+/// here means it waits in `run_until_stopped`, so that the signal sent
+/// next arrives during the wait. If it slept for another reason first,
+/// the signal comes before the wait: the stop is kept, and the run
+/// returns all the same.
+fn wait_until_the_main_thread_sleeps() {
+    let stat = format!("/proc/self/task/{}/stat", std::process::id());
+    loop {
+        let text = std::fs::read_to_string(&stat).unwrap();
+        // The state follows the command name, which is in parentheses.
+        let state = text[text.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .next();
+        if state == Some("S") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn a_sigaction_handler_stops_the_loop() {
+    // A handler that does not stop the loop leaves a run waiting forever:
+    // end the process with a failure instead.
+    let (done, is_done) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if is_done.recv_timeout(Duration::from_secs(30)).is_err() {
+            eprintln!("signals: run_until_stopped still waits after 30 s");
+            std::process::exit(1);
+        }
+    });
+    let loop_thread = this_thread_id();
+    let mut manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
+    STOP.store(
+        Box::into_raw(Box::new(manager.stop_handle().unwrap())),
+        Ordering::Release,
+    );
+    let previous =
+        set_sigterm_action(stop_on_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t);
+
+    // Raised on the loop's thread before the run: the handler runs before
+    // `raise` returns, and the stop is kept for the run.
+    // SAFETY: raise takes a plain value.
+    assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
+    assert_eq!(HANDLED_ON.swap(0, Ordering::Acquire), loop_thread);
+    manager.run_until_stopped().unwrap();
+
+    // Handled on another thread during the wait: `stop` wakes it.
+    let other = std::thread::spawn(|| {
+        wait_until_the_main_thread_sleeps();
+        // SAFETY: raise takes a plain value.
+        assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
+        this_thread_id()
+    });
+    manager.run_until_stopped().unwrap();
+    let other = other.join().unwrap();
+    assert_eq!(HANDLED_ON.swap(0, Ordering::Acquire), other);
+
+    // Handled on the loop's thread during the wait: the wait is
+    // interrupted (EINTR), and the run finds the stop.
+    // SAFETY: pthread_self takes nothing.
+    let main = unsafe { libc::pthread_self() };
+    let sender = std::thread::spawn(move || {
+        wait_until_the_main_thread_sleeps();
+        // SAFETY: `main` is the main thread, alive until this one is
+        // joined; pthread_kill takes plain values.
+        assert_eq!(unsafe { libc::pthread_kill(main, libc::SIGTERM) }, 0);
+    });
+    manager.run_until_stopped().unwrap();
+    sender.join().unwrap();
+    assert_eq!(HANDLED_ON.swap(0, Ordering::Acquire), loop_thread);
+
+    // Sent to the process, as `kill` from outside: on whichever thread.
+    let sender = std::thread::spawn(|| {
+        wait_until_the_main_thread_sleeps();
+        Signals::send_to_process(libc::SIGTERM).unwrap();
+    });
+    manager.run_until_stopped().unwrap();
+    sender.join().unwrap();
+    assert_ne!(HANDLED_ON.swap(0, Ordering::Acquire), 0);
+
+    // Each signal gave one stop, and each was taken: nothing is left.
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+
+    assert_eq!(
+        set_sigterm_action(previous),
+        stop_on_sigterm as extern "C" fn(libc::c_int) as libc::sighandler_t
+    );
+    // SAFETY: from Box::into_raw above; the handler that read it is gone.
+    drop(unsafe { Box::from_raw(STOP.swap(ptr::null_mut(), Ordering::AcqRel)) });
+    done.send(()).unwrap();
+    watchdog.join().unwrap();
 }
