@@ -98,6 +98,14 @@ impl Drop for StopSlot {
 ///     unsafe { *libc::__errno_location() = errno };
 /// }
 ///
+/// # // A test runner may start this with SIGTERM blocked (children
+/// # // inherit the mask): the signal would then stay pending.
+/// # unsafe {
+/// #     let mut set: libc::sigset_t = std::mem::zeroed();
+/// #     libc::sigemptyset(&mut set);
+/// #     libc::sigaddset(&mut set, libc::SIGTERM);
+/// #     libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+/// # }
 /// let mut manager = EventManager::<Box<dyn MutEventSubscriber>>::new().unwrap();
 /// let stop = Box::new(manager.stop_handle().unwrap());
 /// STOP.store(Box::into_raw(stop), Ordering::Release);

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::unix::io::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Weak};
 
@@ -65,7 +65,7 @@ struct Wakeup {
     /// The thread inside one of the manager's runs right now (see
     /// `this_thread`), or 0: `call_blocking` from that thread would wait
     /// for itself.
-    running_on: AtomicUsize,
+    running_on: AtomicU64,
 }
 
 impl std::ops::Deref for Wakeup {
@@ -76,19 +76,19 @@ impl std::ops::Deref for Wakeup {
 }
 
 /// The last number given to a thread by `this_thread`.
-static LAST_THREAD_NUMBER: AtomicUsize = AtomicUsize::new(0);
+static LAST_THREAD_NUMBER: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// This thread's number, 0 until `this_thread` first asks for it.
-    static THREAD_NUMBER: Cell<usize> = const { Cell::new(0) };
+    static THREAD_NUMBER: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A number no other thread of the process ever had or will have, never
-/// 0: a mark left by a thread that has ended names nobody. (The address
+/// A number no other thread of the process ever had or will have (64
+/// bits: a process does not make 2^64 threads), never 0: a mark left by a thread that has ended names nobody. (The address
 /// of a thread-local, used before, is handed to the next thread made
 /// after one ends.) Taken once per run, never per event.
 #[inline(always)]
-fn this_thread() -> usize {
+fn this_thread() -> u64 {
     THREAD_NUMBER.with(|number| match number.get() {
         0 => first_number(number),
         known => known,
@@ -98,7 +98,7 @@ fn this_thread() -> usize {
 /// Draws the calling thread's number, once.
 #[cold]
 #[inline(never)]
-fn first_number(number: &Cell<usize>) -> usize {
+fn first_number(number: &Cell<u64>) -> u64 {
     let fresh = LAST_THREAD_NUMBER.fetch_add(1, Ordering::Relaxed) + 1;
     number.set(fresh);
     fresh
@@ -120,7 +120,7 @@ impl<S> Inbox<S> {
             sender,
             wakeup: Arc::new(Wakeup {
                 fd: wakeup,
-                running_on: AtomicUsize::new(0),
+                running_on: AtomicU64::new(0),
             }),
         })
     }
@@ -153,14 +153,14 @@ impl<S> Inbox<S> {
     /// mark it replaced, for [`restore_running`](Self::restore_running):
     /// `add_subscriber` may itself be called from a request the manager is
     /// serving, whose mark must outlive the add.
-    pub(crate) fn mark_holding(&self) -> usize {
+    pub(crate) fn mark_holding(&self) -> u64 {
         self.wakeup
             .running_on
             .swap(this_thread(), Ordering::Relaxed)
     }
 
     /// Puts back the mark that [`mark_holding`](Self::mark_holding) replaced.
-    pub(crate) fn restore_running(&self, previous: usize) {
+    pub(crate) fn restore_running(&self, previous: u64) {
         self.wakeup.running_on.store(previous, Ordering::Relaxed);
     }
 }
@@ -183,7 +183,7 @@ impl Drop for UnservedWakeups<'_> {
 }
 
 /// Clears the running mark when serving ends, however it ends.
-struct ClearRunning<'a>(&'a AtomicUsize);
+struct ClearRunning<'a>(&'a AtomicU64);
 
 impl Drop for ClearRunning<'_> {
     fn drop(&mut self) {
@@ -349,7 +349,11 @@ impl<S: MutEventSubscriber> RemoteEndpoint<S> {
     /// be told from any other thread (the manager may have been moved to
     /// a thread that has not started its first run yet), so a call from
     /// there is not refused: it waits for a run, and deadlocks if only
-    /// that thread would run one.
+    /// that thread would run one. One exception: after a `process` panic
+    /// unwinds out of a run, the thread that ran it stays marked until the
+    /// manager's next run ends (clearing the mark on that path would cost
+    /// the dispatch loop a register), so its calls are refused until then,
+    /// wherever the manager has gone; no other thread is ever taken for it.
     ///
     /// ```
     /// use std::thread;

@@ -74,7 +74,9 @@ pub enum Error {
     /// inside the manager (from a subscriber's `process` or `init`, or
     /// from a request the manager serves): the manager cannot serve the
     /// request before the call returns, so it would wait forever. Use
-    /// `fire`, or call the subscriber directly.
+    /// `fire`, or call the subscriber directly. A thread whose run a
+    /// `process` panic ended is refused too, until the manager's next run
+    /// ends (see `call_blocking`).
     #[cfg(feature = "remote_endpoint")]
     CallFromLoopThread,
     /// [`StopHandle::stop`](crate::StopHandle::stop) was called after the

@@ -287,7 +287,8 @@ impl<'a> EventOps<'a> {
     ///
     /// Fails with [`Error::FdNotRegistered`](crate::Error::FdNotRegistered)
     /// if this subscriber did not add the fd, with
-    /// [`Error::Epoll`](crate::Error::Epoll) if the kernel refuses, and, for
+    /// [`Error::Epoll`](crate::Error::Epoll) if the kernel refuses (and
+    /// `EBADF` for a negative fd), and, for
     /// a derived subscriber, as [`add`](Self::add) does for its data
     /// (`DataReserved`, `NoFallback`).
     ///
@@ -324,6 +325,10 @@ impl<'a> EventOps<'a> {
     ///
     /// Events of this fd that are already in the batch being dispatched are
     /// dropped.
+    ///
+    /// Fails with [`Error::FdNotRegistered`](crate::Error::FdNotRegistered)
+    /// if this subscriber did not add the fd, and with `Epoll(EBADF)` for a
+    /// negative fd.
     ///
     /// Remove an fd before closing it. If it was closed first, the manager
     /// forgets the registration (the number can be registered again) and

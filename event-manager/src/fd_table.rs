@@ -77,7 +77,7 @@ impl<T: Default> FdTable<T> {
     /// pages, the directory's tail past the last page left, and the
     /// directory itself when no page is left. Shrinking a directory that
     /// still holds pages would move it (a reallocation), so that is left
-    /// to the next page made, on the registration path, which allocates
+    /// to the next registration that makes a page, which allocates
     /// anyway.
     #[cold]
     #[inline(never)]
@@ -133,7 +133,12 @@ impl<T: Default> FdTable<T> {
     /// than aborting, when the allocator cannot provide the page.
     pub(crate) fn get_or_insert(&mut self, index: usize) -> Result<&mut T, TryReserveError> {
         let page_index = index >> PAGE_BITS;
-        if std::mem::take(&mut self.shrink_pending) {
+        // Only when this call makes a page (and so allocates anyway): a
+        // registration on an existing page allocates nothing, and may be
+        // made inside a run.
+        let makes_page = self.pages.get(page_index).map_or(true, Option::is_none);
+        if self.shrink_pending && makes_page {
+            self.shrink_pending = false;
             self.shrink_directory(page_index + 1);
         }
         if page_index >= self.pages.len() {

@@ -211,8 +211,28 @@ fn a_thread_that_never_touched_the_manager_is_not_taken_for_one_that_ended() {
             "round {round}"
         );
         caller.join().unwrap();
-        // The subscriber that panicked is served its event again and
-        // removes its fd.
-        manager.run_with_timeout(1000).unwrap();
+        // The subscriber that panicked was served its event again by
+        // those runs, and removed its fd: nothing is left.
+        assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
     }
+}
+
+#[test]
+fn after_a_process_panic_the_thread_that_ran_it_is_refused_until_the_next_run() {
+    let mut manager = EventManager::<Subscriber>::new().unwrap();
+    let endpoint = manager.remote_endpoint();
+    manager.add_subscriber(Box::new(PanicsOnce {
+        fd: ready_eventfd(),
+        panicked: false,
+    }));
+    let run = panic::catch_unwind(AssertUnwindSafe(|| manager.run_with_timeout(1000)));
+    assert!(run.is_err(), "process panicked");
+    // Documented: the mark stays until the next run ends, so this thread,
+    // which still holds the manager, is refused rather than left waiting.
+    assert_eq!(
+        endpoint.call_blocking(|_ops| Ok::<_, Error>(1)),
+        Err(Error::CallFromLoopThread)
+    );
+    // The next run serves the event again; the subscriber removes its fd.
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
 }

@@ -385,13 +385,14 @@ fn this_thread_id() -> i32 {
 extern "C" fn stop_on_sigterm(_signal: libc::c_int) {
     // SAFETY: this thread's errno, given back as it was.
     let errno = unsafe { *libc::__errno_location() };
+    // Noted before the stop: once the loop returns, the test reads it.
+    HANDLED_ON.store(this_thread_id(), Ordering::Release);
     let stop = STOP.load(Ordering::Acquire);
     if !stop.is_null() {
         // SAFETY: from Box::into_raw, freed only after the handler is
         // uninstalled.
         let _ = unsafe { &*stop }.stop();
     }
-    HANDLED_ON.store(this_thread_id(), Ordering::Release);
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
 }
