@@ -98,8 +98,10 @@ impl<T: Default> FdTable<T> {
             self.in_use.pop();
         }
         if self.pages.is_empty() {
+            // Nothing registered: the table keeps no memory at all.
             self.pages = Vec::new();
             self.in_use = Vec::new();
+            self.emptied = Vec::new();
             self.shrink_pending = false;
         } else if self.pages.capacity() > 2 * self.pages.len() {
             self.shrink_pending = true;
@@ -237,6 +239,13 @@ mod tests {
         table.vacate(2 * PAGE_LEN);
         table.vacate(1);
         table.release_empty_pages();
-        assert_eq!((table.pages.capacity(), table.in_use.capacity()), (0, 0));
+        assert_eq!(
+            (
+                table.pages.capacity(),
+                table.in_use.capacity(),
+                table.emptied.capacity()
+            ),
+            (0, 0, 0)
+        );
     }
 }
