@@ -37,15 +37,26 @@ pub(crate) fn source_methods(input: &DeriveInput, plan: &Plan) -> TokenStream {
     }
 }
 
-/// `match fd { Some(fd) => some, None => Err(NoFd) }`.
-fn with_fd(fd: &TokenStream, krate: &syn::Path, some: TokenStream) -> TokenStream {
-    let fd_value = local("fd");
-    quote! {
-        match #fd {
-            ::core::option::Option::Some(#fd_value) => #some,
-            ::core::option::Option::None => ::core::result::Result::Err(#krate::__private::no_fd()),
+/// What `attach_`, `detach_` and `set_..._interest` do with the fd they
+/// read (bound to `fd`) and the tag `tag`: register, deregister, change
+/// the interest (bound to `interest`), or `Err(NoFd)` when there is none.
+fn one_fd_bodies(krate: &syn::Path, tag: &TokenStream) -> [TokenStream; 3] {
+    let (ops, fd, interest) = (local("ops"), local("fd"), local("interest"));
+    let with_fd = |some: TokenStream| {
+        quote! {
+            match #fd {
+                ::core::option::Option::Some(#fd) => #some,
+                ::core::option::Option::None => {
+                    ::core::result::Result::Err(#krate::__private::no_fd())
+                }
+            }
         }
-    }
+    };
+    [
+        with_fd(quote!(#krate::__private::add(#ops, #fd, #tag, #interest))),
+        with_fd(quote!(#krate::__private::remove(#ops, #fd))),
+        with_fd(quote!(#krate::__private::modify(#ops, #fd, #tag, #interest))),
+    ]
 }
 
 fn scalar_methods(vis: &Visibility, watch: &Watch, plan: &Plan) -> TokenStream {
@@ -74,21 +85,7 @@ fn scalar_methods(vis: &Visibility, watch: &Watch, plan: &Plan) -> TokenStream {
         "Changes the interest of `{source}`, keeping its data tag. Fails like \
          `EventOps::modify`, and with `Error::NoFd` when `{source}` holds no fd."
     );
-    let attach_body = with_fd(
-        &quote!(#fd),
-        krate,
-        quote!(#krate::__private::add(#ops, #fd, #tag, #interest)),
-    );
-    let detach_body = with_fd(
-        &quote!(#fd),
-        krate,
-        quote!(#krate::__private::remove(#ops, #fd)),
-    );
-    let interest_body = with_fd(
-        &quote!(#fd),
-        krate,
-        quote!(#krate::__private::modify(#ops, #fd, #tag, #interest)),
-    );
+    let [attach_body, detach_body, interest_body] = one_fd_bodies(krate, &quote!(#tag));
     quote! {
         #[doc = #attach_doc]
         #vis fn #attach(&self, #ops: &mut #krate::EventOps<'_>) -> #krate::Result<()> {
@@ -170,21 +167,7 @@ fn collection_methods(
          and with `Error::NoFd` when there is no such element or it holds no fd."
     );
     let tag = quote!(#krate::__private::element_tag(#base, #index)?);
-    let attach_body = with_fd(
-        &quote!(#fd),
-        krate,
-        quote!(#krate::__private::add(#ops, #fd, #tag, #interest)),
-    );
-    let detach_body = with_fd(
-        &quote!(#fd),
-        krate,
-        quote!(#krate::__private::remove(#ops, #fd)),
-    );
-    let interest_body = with_fd(
-        &quote!(#fd),
-        krate,
-        quote!(#krate::__private::modify(#ops, #fd, #tag, #interest)),
-    );
+    let [attach_body, detach_body, interest_body] = one_fd_bodies(krate, &quote!(#tag));
     // The count is read in a statement of its own: a path that takes a
     // lock (`config.lock().unwrap().queues[..]`) releases it before each
     // element's fd takes it again.

@@ -1440,3 +1440,43 @@ fn handler_error_taking_a_displayed_error_beside_handlers_that_all_return_unit()
     );
     assert_eq!(infallible.errors, Vec::<String>::new());
 }
+
+/// An fd that is itself the locked value: the path ends in the guard.
+#[derive(MutEventSubscriber)]
+#[event(fd = console.lock().unwrap(), name = console)]
+struct LockedConsole {
+    console: std::sync::Mutex<EventFd>,
+    reads: u64,
+}
+
+impl LockedConsole {
+    fn on_console(&mut self) {
+        self.reads += self.console.lock().unwrap().read().unwrap();
+    }
+}
+
+#[test]
+fn a_path_may_end_in_a_lock_guard() {
+    let mut manager = EventManager::new().unwrap();
+    let id = manager.add_subscriber(LockedConsole {
+        console: std::sync::Mutex::new(eventfd()),
+        reads: 0,
+    });
+    let write = |manager: &mut EventManager<LockedConsole>, count: u64| {
+        let console = manager.subscriber_mut(id).unwrap();
+        console.console.lock().unwrap().write(count).unwrap();
+    };
+    write(&mut manager, 2);
+    assert_eq!(manager.run_with_timeout(1000).unwrap(), 1);
+    assert_eq!(manager.subscriber_mut(id).unwrap().reads, 2);
+
+    let placeholder = LockedConsole {
+        console: std::sync::Mutex::new(eventfd()),
+        reads: 0,
+    };
+    with_ops(&mut manager, id, placeholder, |console, ops| {
+        console.detach_console(ops).unwrap();
+    });
+    write(&mut manager, 1);
+    assert_eq!(manager.run_with_timeout(0).unwrap(), 0);
+}
